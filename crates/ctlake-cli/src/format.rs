@@ -1,0 +1,217 @@
+//! How results are shown: numbers, sizes, the progress display and summaries.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ctlake_ingest::manifest::format_micros;
+use ctlake_ingest::{IngestReport, LakeSummary, Progress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// `1234567` as `1,234,567`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A byte count in B, KB, MB or GB (decimal units).
+pub fn bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1e3 {
+        format!("{n} B")
+    } else if n < 1e6 {
+        format!("{:.1} KB", n / 1e3)
+    } else if n < 1e9 {
+        format!("{:.1} MB", n / 1e6)
+    } else {
+        format!("{:.2} GB", n / 1e9)
+    }
+}
+
+/// Shows progress until `done`: a bar on a terminal, a plain line every few seconds otherwise.
+pub fn show_progress(p: &Progress, done: &AtomicBool) {
+    let started = Instant::now();
+    if super::stderr_is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        while !done.load(Ordering::Relaxed) {
+            let total = p.bytes_total.load(Ordering::Relaxed);
+            bar.set_length(total.max(1));
+            bar.set_position(p.bytes_done.load(Ordering::Relaxed));
+            bar.set_message(line(p, started));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bar.finish_and_clear();
+    } else {
+        let mut last = Instant::now();
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            if last.elapsed() >= super::PLAIN_PROGRESS_EVERY {
+                last = Instant::now();
+                let _ = writeln!(io::stderr(), "ingest: {}", line(p, started));
+            }
+        }
+    }
+}
+
+fn line(p: &Progress, started: Instant) -> String {
+    let events = p.events.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(1e-3);
+    format!(
+        "{}/{} files, {} events, {}/{}, {} events/s",
+        count(p.files_done.load(Ordering::Relaxed)),
+        count(p.files_total.load(Ordering::Relaxed)),
+        count(events),
+        bytes(p.bytes_done.load(Ordering::Relaxed)),
+        bytes(p.bytes_total.load(Ordering::Relaxed)),
+        count((events as f64 / secs) as u64)
+    )
+}
+
+/// The end-of-run summary of `ctlake ingest`.
+pub fn ingest_summary(
+    out: &mut impl Write,
+    r: &IngestReport,
+    lake: &Path,
+    id: &str,
+) -> io::Result<()> {
+    let rate = r.events_read as f64 / r.seconds.max(1e-6);
+    writeln!(
+        out,
+        "files:      {} ingested, {} unchanged, {} skipped, {} failed, {} digests passed over",
+        count(r.files_ingested as u64),
+        count(r.files_unchanged as u64),
+        count(r.skipped.len() as u64),
+        count(r.failed.len() as u64),
+        count(r.digests.len() as u64),
+    )?;
+    writeln!(
+        out,
+        "events:     {} read, {} written, {} duplicates dropped, {} rejected",
+        count(r.events_read),
+        count(r.events_written),
+        count(r.duplicates),
+        count(r.rejects)
+    )?;
+    writeln!(
+        out,
+        "partitions: {} touched, {} data files written ({})",
+        count(r.partitions.len() as u64),
+        count(r.files_written as u64),
+        bytes(r.bytes_written)
+    )?;
+    writeln!(
+        out,
+        "time:       {:.2} s, {} events/s",
+        r.seconds,
+        count(rate as u64)
+    )?;
+    writeln!(
+        out,
+        "lake:       {} (event data store {id})",
+        lake.display()
+    )?;
+    Ok(())
+}
+
+/// `ctlake info` as text.
+pub fn info_text(out: &mut impl Write, lake: &Path, s: &LakeSummary) -> io::Result<()> {
+    let mut row = |label: &str, value: String| writeln!(out, "{:<19}{value}", format!("{label}:"));
+    row("lake", lake.display().to_string())?;
+    row("event data store", s.id.clone())?;
+    row("events", count(s.events))?;
+    row(
+        "time range",
+        match s.time_range {
+            Some((lo, hi)) => format!("{} .. {}", format_micros(lo), format_micros(hi)),
+            None => "(empty lake)".into(),
+        },
+    )?;
+    let regions: Vec<String> = s
+        .regions
+        .iter()
+        .map(|(r, n)| format!("{r} ({})", count(*n)))
+        .collect();
+    row(
+        &format!("regions ({})", s.regions.len()),
+        regions.join(", "),
+    )?;
+    row(
+        &format!("dates ({})", s.dates.len()),
+        match (s.dates.first(), s.dates.last()) {
+            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            _ => "none".into(),
+        },
+    )?;
+    row("partitions", count(s.partitions as u64))?;
+    row(
+        "data files",
+        format!("{} ({})", count(s.files as u64), bytes(s.bytes)),
+    )?;
+    row(
+        "sources ingested",
+        format!(
+            "{} files in {} commits",
+            count(s.sources as u64),
+            count(s.commits)
+        ),
+    )?;
+    Ok(())
+}
+
+/// `ctlake info --json`.
+pub fn info_json(out: &mut impl Write, lake: &Path, s: &LakeSummary) -> io::Result<()> {
+    let (lo, hi) = s.time_range.map_or((None, None), |(a, b)| {
+        (Some(format_micros(a)), Some(format_micros(b)))
+    });
+    let regions: serde_json::Map<String, serde_json::Value> = s
+        .regions
+        .iter()
+        .map(|(r, n)| (r.clone(), serde_json::json!(n)))
+        .collect();
+    let v = serde_json::json!({
+        "lake": lake.display().to_string(),
+        "event_data_store": s.id,
+        "events": s.events,
+        "time_range": [lo, hi],
+        "regions": regions,
+        "dates": s.dates.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "partitions": s.partitions,
+        "files": s.files,
+        "bytes": s.bytes,
+        "sources": s.sources,
+        "commits": s.commits,
+    });
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(&v).unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1000), "1,000");
+        assert_eq!(count(23981), "23,981");
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(2_300_000), "2.3 MB");
+    }
+}

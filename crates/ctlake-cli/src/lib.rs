@@ -1,0 +1,277 @@
+//! The `ctlake` command line: argument parsing, progress display and output formatting over
+//! the `ctlake-ingest` and `ctlake-generate` libraries. Nothing here decides what goes into a
+//! lake; it only says what happened.
+//!
+//! Exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success: everything read went into the lake |
+//! | 1 | usage or environment error (bad arguments, missing source, unusable lake) |
+//! | 2 | the run finished, but some input was not ingested (a bad or foreign file, rejected records) |
+#![warn(missing_docs)]
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ctlake_ingest::{IngestOptions, IngestReport, Lake, Progress};
+
+mod format;
+
+/// Exit code: usage or environment error.
+pub const EXIT_USAGE: u8 = 1;
+/// Exit code: some input was not ingested.
+pub const EXIT_PARTIAL: u8 = 2;
+
+/// Turns AWS CloudTrail logs into a SQL-queryable Parquet event lake.
+#[derive(Debug, Parser)]
+#[command(name = "ctlake", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct LakeArg {
+    /// The lake folder.
+    #[arg(long, env = "CTLAKE_LAKE", default_value = "lake", value_name = "DIR")]
+    lake: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs) into the lake.
+    Ingest {
+        /// Files, folders (walked recursively) and glob patterns.
+        #[arg(required = true, value_name = "SRC")]
+        sources: Vec<String>,
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Store events whose eventID their partition already holds.
+        #[arg(long)]
+        keep_duplicates: bool,
+        /// No progress and no summary.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Decoder threads (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Megabytes of decoded rows buffered before writing.
+        #[arg(long, default_value_t = 384, value_name = "MB")]
+        memory_budget: usize,
+        /// Source files per commit: a crash loses at most this many files' work.
+        #[arg(long, default_value_t = 50_000, value_name = "N")]
+        batch_files: usize,
+    },
+    /// Show what the lake holds: regions, dates, partitions, files, events, time range.
+    Info {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
+    Generate {
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Distinct events.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-11-01")]
+        start: chrono::NaiveDate,
+        /// Days.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Regions (1 to 17).
+        #[arg(long, default_value_t = 4)]
+        regions: usize,
+        /// Accounts.
+        #[arg(long, default_value_t = 3)]
+        accounts: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Fraction of events delivered twice.
+        #[arg(long, default_value_t = 0.002)]
+        duplicate_rate: f64,
+        /// Minutes of events per delivery file.
+        #[arg(long, default_value_t = 5)]
+        file_minutes: u32,
+        /// Organization id, for the organization trail layout.
+        #[arg(long)]
+        organization: Option<String>,
+        /// Add the planted security scenarios (see the generator's docs).
+        #[arg(long)]
+        plant: bool,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                // The reader went away (`| head`): not an error worth a word.
+                return ExitCode::SUCCESS;
+            }
+            let _ = writeln!(io::stderr(), "error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Ingest {
+            sources,
+            lake,
+            keep_duplicates,
+            quiet,
+            threads,
+            memory_budget,
+            batch_files,
+        } => {
+            let opts = IngestOptions {
+                keep_duplicates,
+                threads,
+                memory_budget: memory_budget.max(16) << 20,
+                batch_files: batch_files.max(1),
+                ..Default::default()
+            };
+            ingest(&sources, &lake.lake, &opts, quiet)
+        }
+        Command::Info { lake, json } => {
+            let l = Lake::open(&lake.lake)?;
+            let summary = l.summary()?;
+            let mut out = io::stdout().lock();
+            if json {
+                format::info_json(&mut out, &lake.lake, &summary)?;
+            } else {
+                format::info_text(&mut out, &lake.lake, &summary)?;
+            }
+            Ok(0)
+        }
+        Command::Generate {
+            out,
+            events,
+            start,
+            days,
+            regions,
+            accounts,
+            seed,
+            duplicate_rate,
+            file_minutes,
+            organization,
+            plant,
+        } => {
+            let opts = ctlake_generate::Options {
+                out: out.clone(),
+                events,
+                start,
+                days,
+                regions,
+                accounts,
+                seed,
+                duplicate_rate,
+                file_minutes,
+                organization,
+                plant,
+            };
+            let t = Instant::now();
+            let r = ctlake_generate::generate(&opts).context("generate")?;
+            writeln!(
+                io::stdout(),
+                "generated {} events ({} records with {} re-deliveries) in {} files, {} gzipped, under {} in {:.1} s",
+                format::count(r.events),
+                format::count(r.records),
+                format::count(r.duplicates),
+                format::count(r.files),
+                format::bytes(r.bytes),
+                out.display(),
+                t.elapsed().as_secs_f64()
+            )?;
+            Ok(0)
+        }
+    }
+}
+
+fn ingest(
+    sources: &[String],
+    lake_dir: &std::path::Path,
+    opts: &IngestOptions,
+    quiet: bool,
+) -> anyhow::Result<u8> {
+    ctlake_ingest::source::check_sources(sources)?;
+    let lake = Lake::create(lake_dir)?;
+    let progress = Arc::new(Progress::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let display = (!quiet).then(|| {
+        let progress = Arc::clone(&progress);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || format::show_progress(&progress, &done))
+    });
+    let result = ctlake_ingest::ingest(&lake, sources, opts, &progress);
+    done.store(true, Ordering::Relaxed);
+    if let Some(handle) = display {
+        let _ = handle.join();
+    }
+    let report = result?;
+    let mut err = io::stderr().lock();
+    for f in &report.failed {
+        writeln!(err, "error: {}: {}", f.path, f.reason)?;
+    }
+    for f in &report.skipped {
+        writeln!(err, "skipped: {}: {}", f.path, f.reason)?;
+    }
+    if report.rejects > 0 {
+        writeln!(
+            err,
+            "rejected: {} records could not be placed; they are in {}/_rejects/ with their source, position and reason",
+            report.rejects,
+            lake_dir.display()
+        )?;
+    }
+    drop(err);
+    if !quiet {
+        format::ingest_summary(&mut io::stdout().lock(), &report, lake_dir, lake.id())?;
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &IngestReport) -> u8 {
+    if report.is_clean() { 0 } else { EXIT_PARTIAL }
+}
+
+/// Shared by the progress display: true when stderr is a terminal.
+fn stderr_is_terminal() -> bool {
+    io::stderr().is_terminal()
+}
+
+/// How often plain progress lines are printed when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);

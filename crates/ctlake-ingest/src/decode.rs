@@ -1,0 +1,852 @@
+//! Decodes CloudTrail records straight into Arrow column builders.
+//!
+//! There is no per-record DOM: each record is parsed once into borrowed `(key, raw value)`
+//! pairs, and each raw value goes to the builder of its column, found by the lowercase form of
+//! its key (the table contract in `ctlake_schema::schema`). Nested objects are parsed the same
+//! way when their column is a struct, and objects stored as maps follow the JSON-to-map rule of
+//! `ctlake_schema::jsonmap`.
+//!
+//! CloudTrail's types drift between records (`maxResults` a number or a string, `readOnly` as
+//! `"true"`, `resources` as one object). The rule: convert when the meaning is unambiguous,
+//! otherwise store null; a record is never rejected for a drifting type, and `eventjson` keeps
+//! it whole. A record is rejected only when it cannot be placed in a partition: not a JSON
+//! object, no parseable `eventTime`, or an `awsRegion` that is not safe as a path segment.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BooleanBuilder, ListArray, MapBuilder, MapFieldNames, StringBuilder, StructArray,
+    TimestampMicrosecondBuilder,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, FieldRef, Fields, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use ctlake_schema::jsonmap::{self, Kind, Strings};
+use ctlake_schema::layout::{PartitionError, PartitionKey};
+use ctlake_schema::schema::{AWS_REGION, EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME};
+use rustc_hash::FxHashMap;
+use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+/// Why a record was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// One line saying why.
+    pub reason: String,
+    /// Whether the record looked like a CloudTrail event at all (had `eventVersion`,
+    /// `eventTime`, `eventName`, `eventSource` or `eventID`). A file none of whose records do
+    /// is not CloudTrail, and is skipped rather than rejected record by record.
+    pub event_like: bool,
+}
+
+impl Reject {
+    fn new(reason: impl Into<String>, event_like: bool) -> Self {
+        Self {
+            reason: reason.into(),
+            event_like,
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+type Pairs<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+/// Parses a JSON object into borrowed key/raw-value pairs (in document order).
+fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
+    struct PairsVisitor;
+    impl<'de> Visitor<'de> for PairsVisitor {
+        type Value = Pairs<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let value: &'de RawValue = map.next_value()?;
+                pairs.push((key, value));
+            }
+            Ok(pairs)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let pairs = (&mut de).deserialize_map(PairsVisitor)?;
+    de.end()?;
+    Ok(pairs)
+}
+
+/// Parses a JSON array into borrowed raw elements.
+fn array_items(json: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
+    struct ItemsVisitor;
+    impl<'de> Visitor<'de> for ItemsVisitor {
+        type Value = Vec<&'de RawValue>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(v) = seq.next_element::<&'de RawValue>()? {
+                items.push(v);
+            }
+            Ok(items)
+        }
+    }
+    serde_json::Deserializer::from_str(json).deserialize_seq(ItemsVisitor)
+}
+
+/// Parses the timestamps CloudTrail writes: RFC 3339 with or without fractions and offsets,
+/// and the same without a zone (taken as UTC). Returns microseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    // Fast path for the delivered form `2024-05-01T12:34:56Z`.
+    if b.len() == 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[19] == b'Z' {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let mut n = 0u32;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                n = n * 10 + (c - b'0') as u32;
+            }
+            Some(n)
+        };
+        if b[13] == b':' && b[16] == b':' {
+            let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+            let t = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+/// The text of a JSON string value, decoded; `None` if `raw` is not a string.
+fn raw_str<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    let text = raw.get();
+    if jsonmap::kind(text) != Kind::String {
+        return None;
+    }
+    let body = &text[1..text.len() - 1];
+    if !body.contains('\\') {
+        return Some(Cow::Borrowed(body));
+    }
+    let mut s = String::with_capacity(body.len());
+    jsonmap::unescape_into(text, &mut s);
+    Some(Cow::Owned(s))
+}
+
+/// Builds one column (of any type in the event schema) value by value.
+enum Column {
+    Utf8(StringBuilder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Map(Box<MapBuilder<StringBuilder, StringBuilder>>),
+    Struct(Box<StructColumn>),
+    List(Box<ListColumn>),
+}
+
+struct StructColumn {
+    fields: Fields,
+    children: Vec<Column>,
+    /// Lowercase JSON key to child index.
+    index: FxHashMap<String, usize>,
+    nulls: NullBufferBuilder,
+}
+
+struct ListColumn {
+    field: FieldRef,
+    child: Column,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+/// Per-record scratch space reused across records.
+#[derive(Default)]
+struct Scratch {
+    text: String,
+    key: String,
+}
+
+impl Column {
+    fn new(data_type: &DataType) -> Self {
+        match data_type {
+            // Small initial capacities: a decoder keeps builders for every partition it sees,
+            // most columns are sparse, and builders grow geometrically anyway.
+            DataType::Utf8 => Column::Utf8(StringBuilder::with_capacity(64, 1024)),
+            DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(64)),
+            DataType::Timestamp(_, _) => {
+                Column::Timestamp(TimestampMicrosecondBuilder::with_capacity(64))
+            }
+            DataType::Map(_, _) => Column::Map(Box::new(MapBuilder::new(
+                Some(MapFieldNames {
+                    entry: "entries".into(),
+                    key: "key".into(),
+                    value: "value".into(),
+                }),
+                StringBuilder::with_capacity(64, 1024),
+                StringBuilder::with_capacity(64, 1024),
+            ))),
+            DataType::Struct(fields) => Column::Struct(Box::new(StructColumn::new(fields, &[]))),
+            DataType::List(field) => Column::List(Box::new(ListColumn {
+                field: field.clone(),
+                child: Column::new(field.data_type()),
+                offsets: vec![0],
+                nulls: NullBufferBuilder::new(0),
+            })),
+            other => unreachable!("the event schema has no {other} column"),
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Column::Utf8(b) => b.append_null(),
+            Column::Bool(b) => b.append_null(),
+            Column::Timestamp(b) => b.append_null(),
+            Column::Map(b) => {
+                // A null map still needs an (empty) entry run; this cannot fail for a map
+                // whose key and value counts agree, which append keeps true.
+                let _ = b.append(false);
+            }
+            Column::Struct(s) => s.append_null(),
+            Column::List(l) => {
+                let last = *l.offsets.last().unwrap_or(&0);
+                l.offsets.push(last);
+                l.nulls.append_null();
+            }
+        }
+    }
+
+    fn append(&mut self, raw: Option<&RawValue>, scratch: &mut Scratch) {
+        let Some(raw) = raw else {
+            return self.append_null();
+        };
+        let text = raw.get();
+        let kind = jsonmap::kind(text);
+        if kind == Kind::Null {
+            return self.append_null();
+        }
+        match self {
+            Column::Utf8(b) => match kind {
+                Kind::String => match raw_str(raw) {
+                    Some(s) => b.append_value(s),
+                    None => b.append_null(),
+                },
+                Kind::Number | Kind::Bool => b.append_value(text.trim()),
+                _ => {
+                    scratch.text.clear();
+                    jsonmap::compact_into(text, Strings::Canonical, &mut scratch.text);
+                    b.append_value(&scratch.text);
+                }
+            },
+            Column::Bool(b) => {
+                let value = match kind {
+                    Kind::Bool => Some(text.trim() == "true"),
+                    Kind::String => raw_str(raw).and_then(|s| {
+                        if s.eq_ignore_ascii_case("true") {
+                            Some(true)
+                        } else if s.eq_ignore_ascii_case("false") {
+                            Some(false)
+                        } else {
+                            None
+                        }
+                    }),
+                    _ => None,
+                };
+                b.append_option(value);
+            }
+            Column::Timestamp(b) => {
+                let value = match kind {
+                    Kind::String => raw_str(raw).and_then(|s| parse_timestamp(&s)),
+                    _ => None,
+                };
+                b.append_option(value);
+            }
+            Column::Map(b) => {
+                let pairs = match kind {
+                    Kind::Object => object_pairs(text).ok(),
+                    _ => None,
+                };
+                match pairs {
+                    Some(pairs) => {
+                        for (k, v) in pairs {
+                            b.keys().append_value(k);
+                            scratch.text.clear();
+                            if jsonmap::map_value_into(v.get(), &mut scratch.text) {
+                                b.values().append_value(&scratch.text);
+                            } else {
+                                b.values().append_null();
+                            }
+                        }
+                        let _ = b.append(true);
+                    }
+                    None => {
+                        let _ = b.append(false);
+                    }
+                }
+            }
+            Column::Struct(s) => match kind {
+                Kind::Object => match object_pairs(text) {
+                    Ok(pairs) => s.append_pairs(&pairs, scratch),
+                    Err(_) => s.append_null(),
+                },
+                _ => s.append_null(),
+            },
+            Column::List(l) => {
+                let items = match kind {
+                    Kind::Array => array_items(text).ok(),
+                    // `resources` delivered as one object is unambiguous: a list of one.
+                    Kind::Object => Some(vec![raw]),
+                    _ => None,
+                };
+                match items {
+                    Some(items) => {
+                        for item in &items {
+                            l.child.append(Some(item), scratch);
+                        }
+                        let last = *l.offsets.last().unwrap_or(&0);
+                        l.offsets.push(last + items.len() as i32);
+                        l.nulls.append_non_null();
+                    }
+                    None => {
+                        let last = *l.offsets.last().unwrap_or(&0);
+                        l.offsets.push(last);
+                        l.nulls.append_null();
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Column::Utf8(b) => Arc::new(b.finish()),
+            Column::Bool(b) => Arc::new(b.finish()),
+            Column::Timestamp(b) => Arc::new(b.finish()),
+            Column::Map(b) => Arc::new(b.finish()),
+            Column::Struct(s) => Arc::new(s.finish()),
+            Column::List(l) => {
+                let values = l.child.finish();
+                let offsets = std::mem::replace(&mut l.offsets, vec![0]);
+                Arc::new(ListArray::new(
+                    l.field.clone(),
+                    OffsetBuffer::new(offsets.into()),
+                    values,
+                    l.nulls.finish(),
+                ))
+            }
+        }
+    }
+}
+
+impl StructColumn {
+    /// A struct builder; fields named in `computed` are filled by the caller, not from JSON.
+    fn new(fields: &Fields, computed: &[&str]) -> Self {
+        let mut index = FxHashMap::default();
+        for (i, f) in fields.iter().enumerate() {
+            if !computed.contains(&f.name().as_str()) {
+                index.insert(f.name().clone(), i);
+            }
+        }
+        Self {
+            fields: fields.clone(),
+            children: fields.iter().map(|f| Column::new(f.data_type())).collect(),
+            index,
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn child_index(&self, key: &str, scratch: &mut String) -> Option<usize> {
+        if let Some(&i) = self.index.get(key) {
+            return Some(i);
+        }
+        scratch.clear();
+        scratch.push_str(key);
+        scratch.make_ascii_lowercase();
+        self.index.get(scratch.as_str()).copied()
+    }
+
+    /// Puts each pair's value in the slot of its column (the last of duplicate keys wins).
+    fn slots<'a>(
+        &self,
+        pairs: &[(Cow<'a, str>, &'a RawValue)],
+        scratch: &mut Scratch,
+    ) -> Vec<Option<&'a RawValue>> {
+        let mut slots = vec![None; self.children.len()];
+        for (k, v) in pairs {
+            if let Some(i) = self.child_index(k, &mut scratch.key) {
+                slots[i] = Some(*v);
+            }
+        }
+        slots
+    }
+
+    fn append_pairs(&mut self, pairs: &[(Cow<'_, str>, &RawValue)], scratch: &mut Scratch) {
+        let slots = self.slots(pairs, scratch);
+        for (child, raw) in self.children.iter_mut().zip(slots) {
+            child.append(raw, scratch);
+        }
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        for child in &mut self.children {
+            child.append_null();
+        }
+        self.nulls.append_null();
+    }
+
+    fn finish(&mut self) -> StructArray {
+        let columns: Vec<ArrayRef> = self.children.iter_mut().map(|c| c.finish()).collect();
+        StructArray::new(self.fields.clone(), columns, self.nulls.finish())
+    }
+}
+
+/// The rows decoded for one partition, with each row's deduplication key.
+pub struct PartitionRows {
+    /// The partition.
+    pub key: PartitionKey,
+    /// The rows, in the event schema.
+    pub batch: RecordBatch,
+    /// One key per row: a 128-bit hash of the row's `eventID`, or of its `eventjson` when it
+    /// has none.
+    pub ids: Vec<u128>,
+}
+
+/// The deduplication key of an event id.
+pub fn id_key(event_id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(event_id.as_bytes())
+}
+
+struct PartitionBuilder {
+    key: PartitionKey,
+    root: StructColumn,
+    ids: Vec<u128>,
+}
+
+/// Decodes records into per-partition column builders.
+pub struct Decoder {
+    schema: SchemaRef,
+    parts: Vec<PartitionBuilder>,
+    /// (region, days since epoch) to index into `parts`.
+    lookup: FxHashMap<(String, i32), usize>,
+    event_json_col: usize,
+    checksum_col: usize,
+    time_col: usize,
+    rows: usize,
+    bytes: usize,
+    scratch: Scratch,
+    eventjson: String,
+}
+
+const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+impl Decoder {
+    /// A decoder for the event schema.
+    pub fn new(schema: SchemaRef) -> Self {
+        let col = |name: &str| schema.index_of(name).expect("event schema column");
+        Self {
+            event_json_col: col(EVENT_JSON),
+            checksum_col: col(EVENT_JSON_CHECKSUM),
+            time_col: col(EVENT_TIME),
+            schema,
+            parts: Vec::new(),
+            lookup: FxHashMap::default(),
+            rows: 0,
+            bytes: 0,
+            scratch: Scratch::default(),
+            eventjson: String::new(),
+        }
+    }
+
+    /// Rows buffered since the last [`Decoder::take`].
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// A rough count of the bytes buffered since the last [`Decoder::take`].
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Decodes one record and buffers it in its partition, or says why it was rejected.
+    pub fn decode(&mut self, json: &[u8]) -> Result<(), Reject> {
+        let json = std::str::from_utf8(json).map_err(|e| {
+            Reject::new(
+                format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+                false,
+            )
+        })?;
+        let trimmed = json.trim_start();
+        if !trimmed.starts_with('{') {
+            return Err(Reject::new("not a JSON object", false));
+        }
+        let pairs = object_pairs(json)
+            .map_err(|e| Reject::new(format!("invalid JSON in record: {e}"), false))?;
+
+        let mut time = None;
+        let mut region = None;
+        let mut event_id = None;
+        let mut event_like = false;
+        for (k, v) in &pairs {
+            self.scratch.key.clear();
+            self.scratch.key.push_str(k);
+            self.scratch.key.make_ascii_lowercase();
+            match self.scratch.key.as_str() {
+                EVENT_TIME => {
+                    time = Some(*v);
+                    event_like = true;
+                }
+                AWS_REGION => region = Some(*v),
+                EVENT_ID => {
+                    event_id = Some(*v);
+                    event_like = true;
+                }
+                "eventversion" | "eventname" | "eventsource" => event_like = true,
+                _ => {}
+            }
+        }
+        let time = match time {
+            None => return Err(Reject::new("no eventTime", event_like)),
+            Some(raw) => match raw_str(raw).and_then(|s| parse_timestamp(&s)) {
+                Some(t) => t,
+                None => {
+                    return Err(Reject::new(
+                        format!("eventTime {} is not a timestamp", raw.get()),
+                        event_like,
+                    ));
+                }
+            },
+        };
+        let region = match region.and_then(raw_str) {
+            Some(r) => r,
+            None => {
+                return Err(Reject::new(
+                    PartitionError::MissingRegion.to_string(),
+                    event_like,
+                ));
+            }
+        };
+        let days = time.div_euclid(86_400_000_000) as i32;
+        let part = match self.lookup.get(&(region.to_string(), days)) {
+            Some(&i) => i,
+            None => {
+                let date = NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE)
+                    .ok_or_else(|| Reject::new("eventTime out of range", event_like))?;
+                let key = PartitionKey::new(&region, date)
+                    .map_err(|e| Reject::new(e.to_string(), event_like))?;
+                let root =
+                    StructColumn::new(self.schema.fields(), &[EVENT_JSON, EVENT_JSON_CHECKSUM]);
+                self.parts.push(PartitionBuilder {
+                    key,
+                    root,
+                    ids: Vec::new(),
+                });
+                self.lookup
+                    .insert((region.to_string(), days), self.parts.len() - 1);
+                self.parts.len() - 1
+            }
+        };
+
+        self.eventjson.clear();
+        jsonmap::compact_into(json, Strings::Verbatim, &mut self.eventjson);
+        let checksum = hex::encode(Sha256::digest(self.eventjson.as_bytes()));
+        let id = match event_id.and_then(raw_str) {
+            Some(id) => id_key(&id),
+            None => id_key(&self.eventjson),
+        };
+
+        let pb = &mut self.parts[part];
+        let slots = pb.root.slots(&pairs, &mut self.scratch);
+        for (i, (child, raw)) in pb.root.children.iter_mut().zip(slots).enumerate() {
+            if i == self.event_json_col {
+                if let Column::Utf8(b) = child {
+                    b.append_value(&self.eventjson);
+                }
+            } else if i == self.checksum_col {
+                if let Column::Utf8(b) = child {
+                    b.append_value(&checksum);
+                }
+            } else if i == self.time_col {
+                // Already parsed: the column must agree with the partition.
+                if let Column::Timestamp(b) = child {
+                    b.append_value(time);
+                }
+            } else {
+                child.append(raw, &mut self.scratch);
+            }
+        }
+        pb.root.nulls.append_non_null();
+        pb.ids.push(id);
+        self.rows += 1;
+        // The record's text is held about twice: in `eventjson` and spread over the columns.
+        self.bytes += 2 * self.eventjson.len() + 64;
+        Ok(())
+    }
+
+    /// Hands over everything buffered, one batch per partition.
+    pub fn take(&mut self) -> Vec<PartitionRows> {
+        self.lookup.clear();
+        self.rows = 0;
+        self.bytes = 0;
+        let schema = self.schema.clone();
+        self.parts
+            .drain(..)
+            .map(|mut pb| {
+                let root = pb.root.finish();
+                let (_, columns, _) = root.into_parts();
+                PartitionRows {
+                    key: pb.key,
+                    batch: RecordBatch::try_new(schema.clone(), columns)
+                        .expect("decoder columns match the event schema"),
+                    ids: pb.ids,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, MapArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+    use ctlake_schema::event_schema;
+
+    fn decode_one(json: &str) -> PartitionRows {
+        let mut d = Decoder::new(event_schema());
+        d.decode(json.as_bytes()).unwrap();
+        let mut parts = d.take();
+        assert_eq!(parts.len(), 1);
+        parts.remove(0)
+    }
+
+    fn string_col<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow::array::StringArray {
+        b.column_by_name(name).unwrap().as_string::<i32>()
+    }
+
+    fn map_get(m: &MapArray, row: usize, key: &str) -> Option<Option<String>> {
+        let entries = m.value(row);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        (0..keys.len())
+            .find(|&i| keys.value(i) == key)
+            .map(|i| values.is_valid(i).then(|| values.value(i).to_string()))
+    }
+
+    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:alice","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice","accountId":"111122223333","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"},"attributes":{"creationDate":"2024-05-01T11:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2024-05-01T12:34:56Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2","requestParameters":{"maxResults":5,"ratio":0.0,"flag":true,"name":"a\u003db","tags":{"k":"v"},"none":null},"responseElements":{"instancesSet":{"items":[{"instanceId":"i-123"}]}},"requestID":"r-1","eventID":"e-1","readOnly":"true","resources":{"ARN":"arn:aws:ec2:us-east-1:111122223333:instance/i-123","accountId":"111122223333","type":"AWS::EC2::Instance"},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"ec2.us-east-1.amazonaws.com"},"unknownField":{"kept":"in eventjson"}}"#;
+
+    #[test]
+    fn decodes_every_kind_of_column() {
+        let p = decode_one(RECORD);
+        assert_eq!(p.key.to_string(), "region=us-east-1/date=2024-05-01");
+        let b = &p.batch;
+        assert_eq!(b.num_rows(), 1);
+        assert_eq!(string_col(b, "eventname").value(0), "RunInstances");
+        assert_eq!(string_col(b, "sourceipaddress").value(0), "198.51.100.7");
+        assert_eq!(string_col(b, "requestid").value(0), "r-1");
+        let t = b
+            .column_by_name("eventtime")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(t.value(0), 1_714_566_896_000_000);
+        // `readOnly` as the string "true" is unambiguous.
+        assert!(b.column_by_name("readonly").unwrap().as_boolean().value(0));
+        assert!(
+            b.column_by_name("managementevent")
+                .unwrap()
+                .as_boolean()
+                .value(0)
+        );
+
+        let ui = b.column_by_name("useridentity").unwrap().as_struct();
+        assert_eq!(
+            ui.column_by_name("type")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "AssumedRole"
+        );
+        let sc = ui.column_by_name("sessioncontext").unwrap().as_struct();
+        let si = sc.column_by_name("sessionissuer").unwrap().as_struct();
+        assert_eq!(
+            si.column_by_name("arn")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "arn:aws:iam::111122223333:role/Admin"
+        );
+        let attrs = sc.column_by_name("attributes").unwrap().as_struct();
+        let created = attrs
+            .column_by_name("creationdate")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(created.value(0), 1_714_561_200_000_000);
+        assert!(ui.column_by_name("onbehalfof").unwrap().is_null(0));
+
+        let rp = b.column_by_name("requestparameters").unwrap().as_map();
+        assert_eq!(map_get(rp, 0, "maxResults"), Some(Some("5".into())));
+        assert_eq!(map_get(rp, 0, "ratio"), Some(Some("0.0".into())));
+        assert_eq!(map_get(rp, 0, "flag"), Some(Some("true".into())));
+        assert_eq!(map_get(rp, 0, "name"), Some(Some("a=b".into())));
+        assert_eq!(map_get(rp, 0, "tags"), Some(Some(r#"{"k":"v"}"#.into())));
+        assert_eq!(map_get(rp, 0, "none"), Some(None));
+        let re = b.column_by_name("responseelements").unwrap().as_map();
+        assert_eq!(
+            map_get(re, 0, "instancesSet"),
+            Some(Some(r#"{"items":[{"instanceId":"i-123"}]}"#.into()))
+        );
+        assert!(b.column_by_name("additionaleventdata").unwrap().is_null(0));
+
+        // `resources` as one object becomes a list of one, with `ARN` in `arn`.
+        let res = b.column_by_name("resources").unwrap().as_list::<i32>();
+        let item = res.value(0);
+        let item = item.as_struct();
+        assert_eq!(item.len(), 1);
+        assert_eq!(
+            item.column_by_name("arn")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "arn:aws:ec2:us-east-1:111122223333:instance/i-123"
+        );
+        let tls = b.column_by_name("tlsdetails").unwrap().as_struct();
+        assert_eq!(
+            tls.column_by_name("tlsversion")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "TLSv1.3"
+        );
+
+        // Nothing is lost: the unknown field is in eventjson, and the checksum is its SHA-256.
+        let ej = string_col(b, "eventjson").value(0);
+        assert_eq!(ej, RECORD);
+        assert_eq!(
+            string_col(b, "eventjsonchecksum").value(0),
+            hex::encode(Sha256::digest(RECORD.as_bytes()))
+        );
+        assert_eq!(p.ids, vec![id_key("e-1")]);
+    }
+
+    #[test]
+    fn drifting_types_become_null_not_rejects() {
+        let p = decode_one(
+            r#"{"eventTime":"2024-05-01T00:00:00.123+02:00","awsRegion":"eu-west-1","eventID":"x","readOnly":"maybe","userIdentity":"not an object","resources":"nope","requestParameters":[1,2],"errorCode":12}"#,
+        );
+        let b = &p.batch;
+        // The offset moves the event to the previous UTC day.
+        assert_eq!(p.key.to_string(), "region=eu-west-1/date=2024-04-30");
+        assert!(b.column_by_name("readonly").unwrap().is_null(0));
+        assert!(b.column_by_name("useridentity").unwrap().is_null(0));
+        assert!(b.column_by_name("resources").unwrap().is_null(0));
+        assert!(b.column_by_name("requestparameters").unwrap().is_null(0));
+        assert_eq!(string_col(b, "errorcode").value(0), "12");
+    }
+
+    #[test]
+    fn rejects_say_why() {
+        let mut d = Decoder::new(event_schema());
+        let reason = |d: &mut Decoder, s: &str| d.decode(s.as_bytes()).unwrap_err();
+        assert_eq!(
+            reason(&mut d, r#"{"eventID":"x","awsRegion":"us-east-1"}"#).reason,
+            "no eventTime"
+        );
+        assert!(reason(&mut d, r#"{"eventID":"x","awsRegion":"us-east-1"}"#).event_like);
+        assert!(
+            reason(
+                &mut d,
+                r#"{"eventTime":"yesterday","awsRegion":"us-east-1"}"#
+            )
+            .reason
+            .contains("not a timestamp")
+        );
+        assert!(
+            reason(
+                &mut d,
+                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"../../x"}"#
+            )
+            .reason
+            .contains("not a safe partition value")
+        );
+        assert_eq!(
+            reason(&mut d, r#"{"eventTime":"2024-05-01T00:00:00Z"}"#).reason,
+            "no awsRegion"
+        );
+        assert!(
+            reason(&mut d, r#"{"eventTime" 1}"#)
+                .reason
+                .starts_with("invalid JSON")
+        );
+        let digest = reason(&mut d, r#"{"awsAccountId":"1","digestStartTime":"x"}"#);
+        assert!(!digest.event_like);
+        assert_eq!(d.rows(), 0);
+    }
+
+    #[test]
+    fn timestamps_in_every_delivered_form() {
+        let base = 1_714_566_896_000_000;
+        assert_eq!(parse_timestamp("2024-05-01T12:34:56Z"), Some(base));
+        assert_eq!(
+            parse_timestamp("2024-05-01T12:34:56.250Z"),
+            Some(base + 250_000)
+        );
+        assert_eq!(parse_timestamp("2024-05-01T14:34:56+02:00"), Some(base));
+        assert_eq!(parse_timestamp("2024-05-01T12:34:56"), Some(base));
+        assert_eq!(parse_timestamp("2024-05-01 12:34:56"), Some(base));
+        assert_eq!(parse_timestamp("2024-13-01T12:34:56Z"), None);
+        assert_eq!(parse_timestamp("2024-05-01T12:34:5xZ"), None);
+        assert_eq!(parse_timestamp(""), None);
+    }
+
+    #[test]
+    fn rows_of_several_partitions_are_kept_apart() {
+        let mut d = Decoder::new(event_schema());
+        for (i, (r, t)) in [
+            ("us-east-1", "2024-05-01T00:00:00Z"),
+            ("us-west-2", "2024-05-01T00:00:00Z"),
+            ("us-east-1", "2024-05-01T23:59:59Z"),
+            ("us-east-1", "2024-05-02T00:00:00Z"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let json = format!(r#"{{"eventID":"{i}","awsRegion":"{r}","eventTime":"{t}"}}"#);
+            d.decode(json.as_bytes()).unwrap();
+        }
+        let parts = d.take();
+        let summary: Vec<(String, usize)> = parts
+            .iter()
+            .map(|p| (p.key.to_string(), p.batch.num_rows()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("region=us-east-1/date=2024-05-01".to_string(), 2),
+                ("region=us-west-2/date=2024-05-01".to_string(), 1),
+                ("region=us-east-1/date=2024-05-02".to_string(), 1),
+            ]
+        );
+        let t = parts[0]
+            .batch
+            .column_by_name("eventtime")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert!(t.is_valid(1));
+    }
+}

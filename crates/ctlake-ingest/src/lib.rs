@@ -1,0 +1,33 @@
+//! Ingests AWS CloudTrail logs into ctlake's Parquet lake.
+//!
+//! ```text
+//! sources ──► framing ──► decode ──► (dedup) ──► writer ──► staging ──► manifest commit
+//!  files,     record      Arrow       per         Parquet    invisible    one atomic
+//!  folders,   boundaries  builders,   partition   per        to readers   log entry
+//!  globs      (streamed)  per core    eventID     partition
+//! ```
+//!
+//! - [`source`] finds and opens the input files (gzip decided by content);
+//! - [`framing`] splits each stream into records without parsing, so files of any size stream;
+//! - [`decode`] parses each record once, straight into Arrow column builders, one decoder
+//!   thread per core;
+//! - [`writer`] sorts each partition's rows by event time and encodes Parquet;
+//! - [`manifest`] commits a run's files and sources atomically and recovers after crashes;
+//! - [`pipeline`] runs the whole thing with bounded memory.
+//!
+//! The lake layout and table schema are defined in `ctlake-schema`.
+#![warn(missing_docs)]
+
+pub mod decode;
+mod error;
+pub mod framing;
+pub mod lake;
+pub mod manifest;
+pub mod pipeline;
+pub mod source;
+pub mod store;
+pub mod writer;
+
+pub use error::{Error, Result};
+pub use lake::{Lake, LakeSummary};
+pub use pipeline::{FileProblem, IngestOptions, IngestReport, Progress, ingest};

@@ -1,0 +1,609 @@
+//! The ingest run: discovery, parallel decoding, deduplication, writing and commits.
+//!
+//! One decoder thread per core reads whole source files and sends rows, grouped by partition,
+//! through a bounded channel to the writer (this thread). The writer drops events whose
+//! `eventID` its partition already holds, buffers rows per partition, and when the buffer
+//! reaches the memory budget encodes every partition to a staged Parquet file (in parallel).
+//! Memory is therefore bounded by the budget plus a few chunks in flight, whatever the input.
+//!
+//! Sources are committed in batches (by bytes and file count). A batch's staged files and the
+//! list of its sources go into the lake in one commit (see [`crate::manifest`]), so a source's
+//! events are in the lake entirely or not at all, and a crash costs at most one batch of work.
+//!
+//! A file that breaks part-way (a truncated gzip, a stray bracket) is reported as failed and is
+//! not recorded as ingested, but the complete records read before the break are kept: good data
+//! is never thrown away, the next run reads the file again, and deduplication makes that
+//! re-read add only what was missing.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use crossbeam_channel::{Sender, bounded};
+use ctlake_schema::event_schema;
+use ctlake_schema::layout::{self, PartitionKey};
+use ctlake_schema::schema::{EVENT_ID, EVENT_JSON};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::decode::{Decoder, PartitionRows, id_key};
+use crate::framing::{FrameError, Framer, Item};
+use crate::lake::Lake;
+use crate::manifest::{self, Commit, CommitCounts, FileEntry, Recovery, Snapshot, SourceEntry};
+use crate::source::{self, Passed, SourceFile};
+use crate::store::LakeStore;
+use crate::writer;
+use crate::{Error, Result};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    /// Store events whose `eventID` the partition already holds.
+    pub keep_duplicates: bool,
+    /// Decoder threads; 0 means one per core.
+    pub threads: usize,
+    /// Bytes of decoded rows buffered before they are written out.
+    pub memory_budget: usize,
+    /// Source bytes per commit.
+    pub batch_bytes: u64,
+    /// Source files per commit.
+    pub batch_files: usize,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            keep_duplicates: false,
+            threads: 0,
+            memory_budget: 384 << 20,
+            batch_bytes: 2 << 30,
+            batch_files: 50_000,
+        }
+    }
+}
+
+/// Live counters of a run, for progress displays (read them from another thread).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files to read this run.
+    pub files_total: AtomicU64,
+    /// Their bytes.
+    pub bytes_total: AtomicU64,
+    /// Files read so far.
+    pub files_done: AtomicU64,
+    /// Bytes read so far.
+    pub bytes_done: AtomicU64,
+    /// Records read so far.
+    pub events: AtomicU64,
+}
+
+/// A file that was not ingested, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileProblem {
+    /// The file.
+    pub path: String,
+    /// One line: why, and where in the file.
+    pub reason: String,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// Files read and recorded as ingested.
+    pub files_ingested: usize,
+    /// Files already ingested by an earlier run (same size and time), not read again.
+    pub files_unchanged: usize,
+    /// Digest files passed over.
+    pub digests: Vec<Passed>,
+    /// Files in walked folders whose names cannot hold CloudTrail.
+    pub ignored: usize,
+    /// Files that are JSON but not CloudTrail.
+    pub skipped: Vec<FileProblem>,
+    /// Files that could not be read to the end.
+    pub failed: Vec<FileProblem>,
+    /// Records read.
+    pub events_read: u64,
+    /// Rows stored.
+    pub events_written: u64,
+    /// Records dropped because their partition already held their `eventID`.
+    pub duplicates: u64,
+    /// Records written to `_rejects/`.
+    pub rejects: u64,
+    /// Partitions that received rows.
+    pub partitions: BTreeSet<PartitionKey>,
+    /// Data files written.
+    pub files_written: usize,
+    /// Their bytes.
+    pub bytes_written: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// What recovery cleaned up from earlier crashed runs.
+    pub recovery: Recovery,
+}
+
+impl IngestReport {
+    /// True when everything that was read went into the lake: no failed or foreign files and
+    /// no rejected records.
+    pub fn is_clean(&self) -> bool {
+        self.failed.is_empty() && self.skipped.is_empty() && self.rejects == 0
+    }
+}
+
+enum Outcome {
+    Ingested,
+    NotCloudTrail(String),
+    Digest,
+    Failed(String),
+}
+
+struct FileResult {
+    index: usize,
+    outcome: Outcome,
+    records: u64,
+    rejects: Vec<u8>,
+    reject_count: u64,
+}
+
+enum Msg {
+    Rows(Vec<PartitionRows>),
+    File(FileResult),
+}
+
+/// Rows a decoder hands over at a time.
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// Runs `ctlake ingest`: reads `sources` (files, folders, globs) into the lake.
+pub fn ingest(
+    lake: &Lake,
+    sources: &[String],
+    opts: &IngestOptions,
+    progress: &Progress,
+) -> Result<IngestReport> {
+    let started = Instant::now();
+    let _lock = lake.lock()?;
+    let store = lake.store();
+    let mut snap = lake.snapshot()?;
+    let mut report = IngestReport {
+        recovery: manifest::recover(store, &snap)?,
+        ..Default::default()
+    };
+    let found = source::discover(sources, store.local_root())?;
+    report.digests = found.digests;
+    report.ignored = found.ignored;
+    let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = found
+        .files
+        .into_iter()
+        .partition(|f| !snap.has_source(&f.uri, f.size, f.mtime_ns));
+    report.files_unchanged = unchanged.len();
+    progress
+        .files_total
+        .store(todo.len() as u64, Ordering::Relaxed);
+    progress
+        .bytes_total
+        .store(todo.iter().map(|f| f.size).sum(), Ordering::Relaxed);
+
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let mut run = Run {
+        store,
+        schema: event_schema(),
+        id: uuid::Uuid::now_v7().to_string(),
+        opts,
+        dedup: FxHashMap::default(),
+    };
+    let mut start = 0;
+    let mut batch_no = 0u32;
+    while start < todo.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < todo.len()
+            && (end == start || (bytes < opts.batch_bytes && end - start < opts.batch_files))
+        {
+            bytes += todo[end].size;
+            end += 1;
+        }
+        run.batch(
+            &mut snap,
+            &todo[start..end],
+            batch_no,
+            threads,
+            progress,
+            &mut report,
+        )?;
+        start = end;
+        batch_no += 1;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+struct Run<'a> {
+    store: &'a LakeStore,
+    schema: SchemaRef,
+    id: String,
+    opts: &'a IngestOptions,
+    /// Event id keys per partition, loaded from the lake when a partition is first touched.
+    dedup: FxHashMap<PartitionKey, FxHashSet<u128>>,
+}
+
+struct Staged {
+    from: String,
+    to: String,
+    entry: FileEntry,
+}
+
+struct BatchState {
+    buffers: FxHashMap<PartitionKey, Vec<RecordBatch>>,
+    buffered: usize,
+    staged: Vec<Staged>,
+    counts: CommitCounts,
+}
+
+impl Run<'_> {
+    fn batch(
+        &mut self,
+        snap: &mut Snapshot,
+        files: &[SourceFile],
+        batch_no: u32,
+        threads: usize,
+        progress: &Progress,
+        report: &mut IngestReport,
+    ) -> Result<()> {
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = bounded::<Msg>(threads * 2);
+        let mut state = BatchState {
+            buffers: FxHashMap::default(),
+            buffered: 0,
+            staged: Vec::new(),
+            counts: CommitCounts::default(),
+        };
+        let mut results: Vec<FileResult> = Vec::with_capacity(files.len());
+        let outcome: Result<()> = std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || decode_files(files, next, &tx, progress));
+            }
+            drop(tx);
+            for msg in rx {
+                match msg {
+                    Msg::Rows(parts) => {
+                        for part in parts {
+                            self.accept(snap, part, &mut state)?;
+                        }
+                        if state.buffered >= self.opts.memory_budget {
+                            self.flush(&mut state)?;
+                        }
+                    }
+                    Msg::File(r) => results.push(r),
+                }
+            }
+            Ok(())
+        });
+        // On error the receiver is gone, so the decoders stop at their next send.
+        outcome?;
+        self.flush(&mut state)?;
+
+        results.sort_by_key(|r| r.index);
+        let mut sources = Vec::new();
+        let mut rejects = Vec::new();
+        for r in results {
+            let file = &files[r.index];
+            let path = file.path.display().to_string();
+            report.events_read += r.records;
+            state.counts.rejects += r.reject_count;
+            rejects.extend_from_slice(&r.rejects);
+            match r.outcome {
+                Outcome::Ingested => {
+                    report.files_ingested += 1;
+                    sources.push(SourceEntry {
+                        uri: file.uri.clone(),
+                        size: file.size,
+                        mtime_ns: file.mtime_ns,
+                        events: r.records,
+                    });
+                }
+                Outcome::Digest => report.digests.push(Passed {
+                    path,
+                    reason: "CloudTrail digest file (integrity record, not events)".into(),
+                }),
+                Outcome::NotCloudTrail(reason) => report.skipped.push(FileProblem { path, reason }),
+                Outcome::Failed(reason) => report.failed.push(FileProblem { path, reason }),
+            }
+        }
+
+        let mut moves: Vec<(String, String)> = Vec::new();
+        let mut rejects_file = None;
+        if !rejects.is_empty() {
+            let from = format!(
+                "{}/{}/rejects-{batch_no}.jsonl",
+                layout::STAGING_DIR,
+                self.id
+            );
+            let to = format!("{}/{}-{batch_no}.jsonl", layout::REJECTS_DIR, self.id);
+            self.store.put(&from, Bytes::from(rejects))?;
+            moves.push((from, to.clone()));
+            rejects_file = Some(to);
+        }
+        if sources.is_empty() && state.staged.is_empty() && rejects_file.is_none() {
+            return Ok(());
+        }
+        let mut add = Vec::new();
+        for s in state.staged {
+            report.partitions.insert(s.entry.partition());
+            report.files_written += 1;
+            report.bytes_written += s.entry.bytes;
+            moves.push((s.from, s.to));
+            add.push(s.entry);
+        }
+        report.events_written += state.counts.events;
+        report.duplicates += state.counts.duplicates;
+        report.rejects += state.counts.rejects;
+        let entry = Commit {
+            seq: 0,
+            run: self.id.clone(),
+            batch: batch_no,
+            committed_at: chrono::Utc::now().to_rfc3339(),
+            writer: format!("ctlake {}", env!("CARGO_PKG_VERSION")),
+            sources,
+            add,
+            remove: Vec::new(),
+            rejects_file,
+            counts: state.counts,
+        };
+        manifest::commit(self.store, snap, entry, moves)
+    }
+
+    /// Deduplicates a decoder's rows for one partition and buffers them.
+    fn accept(
+        &mut self,
+        snap: &Snapshot,
+        part: PartitionRows,
+        state: &mut BatchState,
+    ) -> Result<()> {
+        let PartitionRows { key, batch, ids } = part;
+        let batch = if self.opts.keep_duplicates {
+            batch
+        } else {
+            if !self.dedup.contains_key(&key) {
+                let existing = load_ids(self.store, &snap.partition_files(&key))?;
+                self.dedup.insert(key.clone(), existing);
+            }
+            let seen = self.dedup.get_mut(&key).expect("inserted above");
+            let keep: Vec<bool> = ids.iter().map(|id| seen.insert(*id)).collect();
+            let dropped = keep.iter().filter(|k| !**k).count();
+            state.counts.duplicates += dropped as u64;
+            if dropped == 0 {
+                batch
+            } else {
+                filter_record_batch(&batch, &BooleanArray::from(keep))?
+            }
+        };
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        state.counts.events += batch.num_rows() as u64;
+        state.buffered += batch.get_array_memory_size();
+        state.buffers.entry(key).or_default().push(batch);
+        Ok(())
+    }
+
+    /// Encodes every buffered partition to a staged file, using all cores.
+    fn flush(&self, state: &mut BatchState) -> Result<()> {
+        let parts: Vec<(PartitionKey, Vec<RecordBatch>)> = state.buffers.drain().collect();
+        state.buffered = 0;
+        let staged: Vec<Result<Staged>> = parts
+            .into_par_iter()
+            .map(|(key, batches)| {
+                let file = writer::encode(&self.schema, &batches)?;
+                drop(batches);
+                let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
+                let from = format!("{}/{}/{key}/{name}", layout::STAGING_DIR, self.id);
+                let to = format!("{}/{name}", key.dir());
+                let bytes = file.bytes.len() as u64;
+                self.store.put(&from, file.bytes)?;
+                Ok(Staged {
+                    from,
+                    entry: FileEntry {
+                        path: to.clone(),
+                        region: key.region.clone(),
+                        date: key.date,
+                        rows: file.rows,
+                        bytes,
+                        min_time_us: file.min_time,
+                        max_time_us: file.max_time,
+                    },
+                    to,
+                })
+            })
+            .collect();
+        for s in staged {
+            state.staged.push(s?);
+        }
+        Ok(())
+    }
+}
+
+/// The event id keys already stored in a partition's files.
+fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> {
+    let mut ids = FxHashSet::default();
+    for f in files {
+        let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
+            location: store.location().to_string(),
+            message: format!("data file {} is in the log but missing", f.path),
+        })?;
+        let mut missing_rows = Vec::new();
+        let mut row = 0usize;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), [EVENT_ID]);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let col = batch.column(0).as_string::<i32>();
+            for i in 0..col.len() {
+                if col.is_valid(i) {
+                    ids.insert(id_key(col.value(i)));
+                } else {
+                    missing_rows.push(row + i);
+                }
+            }
+            row += col.len();
+        }
+        if !missing_rows.is_empty() {
+            // Events without an id were deduplicated by their whole text.
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), [EVENT_JSON]);
+            let mut row = 0usize;
+            let mut wanted = missing_rows.iter().peekable();
+            for batch in builder.with_projection(mask).build()? {
+                let batch = batch?;
+                let col = batch.column(0).as_string::<i32>();
+                while let Some(&&r) = wanted.peek() {
+                    if r >= row + col.len() {
+                        break;
+                    }
+                    ids.insert(id_key(col.value(r - row)));
+                    wanted.next();
+                }
+                row += col.len();
+            }
+        }
+    }
+    Ok(ids)
+}
+
+fn decode_files(files: &[SourceFile], next: &AtomicUsize, tx: &Sender<Msg>, progress: &Progress) {
+    let mut decoder = Decoder::new(event_schema());
+    let mut buffer = Vec::new();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        let Some(file) = files.get(index) else { break };
+        let result = decode_file(index, file, &mut decoder, tx, &mut buffer);
+        progress.files_done.fetch_add(1, Ordering::Relaxed);
+        progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+        progress.events.fetch_add(result.records, Ordering::Relaxed);
+        if decoder.buffered_bytes() >= CHUNK_BYTES && tx.send(Msg::Rows(decoder.take())).is_err() {
+            return;
+        }
+        if tx.send(Msg::File(result)).is_err() {
+            return;
+        }
+    }
+    if decoder.rows() > 0 {
+        let _ = tx.send(Msg::Rows(decoder.take()));
+    }
+}
+
+/// One line of a rejects file.
+#[derive(serde::Serialize)]
+struct RejectLine<'a> {
+    source: &'a str,
+    record: u64,
+    offset: u64,
+    reason: &'a str,
+    event: &'a str,
+}
+
+fn decode_file(
+    index: usize,
+    file: &SourceFile,
+    decoder: &mut Decoder,
+    tx: &Sender<Msg>,
+    buffer: &mut Vec<u8>,
+) -> FileResult {
+    let path = file.path.display().to_string();
+    let mut result = FileResult {
+        index,
+        outcome: Outcome::Ingested,
+        records: 0,
+        rejects: Vec::new(),
+        reject_count: 0,
+    };
+    let reader = match source::open(&file.path) {
+        Ok(r) => r,
+        Err(e) => {
+            result.outcome = Outcome::Failed(format!("cannot open: {e}"));
+            return result;
+        }
+    };
+    let mut stored = 0u64;
+    let mut event_like = 0u64;
+    let mut first_foreign: Option<String> = None;
+    let reject = |result: &mut FileResult, frame: &crate::framing::Frame<'_>, reason: &str| {
+        let text = String::from_utf8_lossy(frame.json);
+        let line = RejectLine {
+            source: &path,
+            record: frame.index + 1,
+            offset: frame.offset,
+            reason,
+            event: &text,
+        };
+        if serde_json::to_writer(&mut result.rejects, &line).is_ok() {
+            result.rejects.push(b'\n');
+        }
+        result.reject_count += 1;
+    };
+    let mut framer = Framer::with_buffer(reader, std::mem::take(buffer));
+    let framed = framer.run(|item| {
+        result.records += 1;
+        match item {
+            Item::Record(frame) => match decoder.decode(frame.json) {
+                Ok(()) => stored += 1,
+                Err(rej) => {
+                    if rej.event_like {
+                        event_like += 1;
+                    } else if first_foreign.is_none() {
+                        first_foreign = Some(
+                            String::from_utf8_lossy(&frame.json[..frame.json.len().min(4096)])
+                                .into_owned(),
+                        );
+                    }
+                    reject(&mut result, &frame, &rej.reason);
+                }
+            },
+            Item::Bad(frame, why) => reject(&mut result, &frame, &why),
+        }
+        if decoder.buffered_bytes() >= CHUNK_BYTES {
+            // A huge file: hand rows over as we go so memory stays bounded.
+            let _ = tx.send(Msg::Rows(decoder.take()));
+        }
+    });
+    *buffer = framer.into_buffer();
+    match framed {
+        Ok(_)
+            if result.records > 0 && stored == 0 && event_like == 0 && first_foreign.is_some() =>
+        {
+            // Nothing in it looks like an event: a foreign JSON file, not bad CloudTrail.
+            let digest = first_foreign
+                .as_deref()
+                .is_some_and(|t| t.contains("\"digestStartTime\""));
+            result.outcome = if digest {
+                Outcome::Digest
+            } else {
+                Outcome::NotCloudTrail(
+                    "not CloudTrail: JSON without Records or event fields".into(),
+                )
+            };
+            result.rejects.clear();
+            result.reject_count = 0;
+        }
+        Ok(_) => {}
+        Err(FrameError::Empty) => result.outcome = Outcome::Failed("empty file".into()),
+        Err(e) => {
+            let kept = if stored > 0 {
+                format!(" ({stored} complete records before it were kept)")
+            } else {
+                String::new()
+            };
+            result.outcome = Outcome::Failed(format!("{e}{kept}"));
+        }
+    }
+    result
+}

@@ -1,0 +1,312 @@
+//! Finding and opening source files.
+//!
+//! `ctlake ingest` takes files, folders (walked recursively, in name order so runs are
+//! repeatable) and glob patterns (expanded here, so that a quoted `'AWSLogs/**/*.json.gz'` over
+//! millions of files does not hit the shell's argument limit). A file named on the command line
+//! is always read; in a folder, only names that can hold CloudTrail JSON are (`.json`,
+//! `.json.gz`, `.jsonl`, `.ndjson`, `.gz`, `.cloudtrail`), so a `README` or a `.DS_Store` is not
+//! reported as a bad file. Compression is decided by content (the gzip magic bytes), not by
+//! name. Digest files are never read as events.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use ctlake_schema::awskey;
+use flate2::read::MultiGzDecoder;
+
+use crate::{Error, Result};
+
+/// A source file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its identity in the manifest: the `file://` URI of its canonical path.
+    pub uri: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+}
+
+/// A file passed over without reading it as events, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passed {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What discovery found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// Files to read, in order, each once.
+    pub files: Vec<SourceFile>,
+    /// Digest files passed over (an expected part of the AWS layout).
+    pub digests: Vec<Passed>,
+    /// Files in walked folders whose names cannot hold CloudTrail JSON.
+    pub ignored: usize,
+}
+
+const EVENT_FILE_SUFFIXES: [&str; 6] = [
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".gz",
+    ".cloudtrail",
+    ".json.gz",
+];
+
+fn looks_like_event_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    EVENT_FILE_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
+fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Checks that every source exists (or, for a glob, matches something) without walking
+/// folders, so a typo fails before anything is created.
+pub fn check_sources(args: &[String]) -> Result<()> {
+    for arg in args {
+        if Path::new(arg).exists() {
+            continue;
+        }
+        let matched = has_glob_chars(arg)
+            && glob::glob(arg)
+                .map_err(|e| Error::Glob {
+                    pattern: arg.clone(),
+                    message: e.to_string(),
+                })?
+                .next()
+                .is_some();
+        if !matched {
+            return Err(Error::SourceNotFound(arg.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Expands the command-line sources. `exclude` (the lake itself, when it sits inside a source
+/// folder) is never walked.
+pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
+    let mut found = Discovered::default();
+    let mut seen = std::collections::HashSet::new();
+    let exclude = exclude.and_then(|p| p.canonicalize().ok());
+    for arg in args {
+        let path = Path::new(arg);
+        if path.exists() {
+            add_path(path, true, exclude.as_deref(), &mut found, &mut seen)?;
+        } else if has_glob_chars(arg) {
+            let matches = glob::glob(arg).map_err(|e| Error::Glob {
+                pattern: arg.clone(),
+                message: e.to_string(),
+            })?;
+            let mut any = false;
+            for m in matches {
+                let m = m.map_err(|e| {
+                    let path = e.path().display().to_string();
+                    Error::io(path, e.into())
+                })?;
+                any = true;
+                add_path(&m, true, exclude.as_deref(), &mut found, &mut seen)?;
+            }
+            if !any {
+                return Err(Error::SourceNotFound(arg.clone()));
+            }
+        } else {
+            return Err(Error::SourceNotFound(arg.clone()));
+        }
+    }
+    Ok(found)
+}
+
+fn add_path(
+    path: &Path,
+    explicit: bool,
+    exclude: Option<&Path>,
+    found: &mut Discovered,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    let display = path.display().to_string();
+    // Canonicalise the argument once; entries below a canonical folder are canonical as
+    // walked (resolving each of millions of files again costs a path walk in the kernel each).
+    let root = path.canonicalize().map_err(|e| Error::io(&display, e))?;
+    if !root.is_dir() {
+        return add_file(path, root, explicit, found, seen);
+    }
+    let walker = walkdir::WalkDir::new(&root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| {
+            let hidden = e.depth() > 0 && is_hidden(&e.file_name().to_string_lossy());
+            !hidden && exclude != Some(e.path())
+        });
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            let p = e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            Error::io(p, e.into())
+        })?;
+        let file_type = entry.file_type();
+        if file_type.is_file() {
+            let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+            add_file(&shown, entry.into_path(), false, found, seen)?;
+        } else if file_type.is_symlink() {
+            // A link is followed to what it names, which may lie outside the walked folder.
+            let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+            if let Ok(target) = entry.path().canonicalize() {
+                if target.is_dir() {
+                    add_path(&shown, false, exclude, found, seen)?;
+                } else {
+                    add_file(&shown, target, false, found, seen)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds one file: `path` as the user sees it, `canonical` as the manifest names it.
+fn add_file(
+    path: &Path,
+    canonical: PathBuf,
+    explicit: bool,
+    found: &mut Discovered,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let display = path.display().to_string();
+    if !seen.insert(canonical.clone()) {
+        return Ok(());
+    }
+    if !explicit && !looks_like_event_file(&name) {
+        found.ignored += 1;
+        return Ok(());
+    }
+    if awskey::is_digest_path(&display) {
+        found.digests.push(Passed {
+            path: display,
+            reason: "CloudTrail digest file (integrity record, not events)".into(),
+        });
+        return Ok(());
+    }
+    let meta = std::fs::metadata(&canonical).map_err(|e| Error::io(&display, e))?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let uri = url::Url::from_file_path(&canonical)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| canonical.display().to_string());
+    found.files.push(SourceFile {
+        path: path.to_path_buf(),
+        uri,
+        size: meta.len(),
+        mtime_ns,
+    });
+    Ok(())
+}
+
+/// Opens a source for reading, decompressing it when its first bytes are the gzip magic.
+pub fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    let file = File::open(path)?;
+    // Below glibc's mmap threshold (128 KiB), so opening one of millions of small files does
+    // not cost an mmap, page faults and an munmap.
+    let mut reader = BufReader::with_capacity(64 * 1024, file);
+    let head = reader.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        // Multi-member: concatenated gzip streams are one file to gunzip, so to us.
+        Ok(Box::new(MultiGzDecoder::new(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn walks_folders_in_order_and_filters_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let d = root.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("b.json.gz"), b"x").unwrap();
+        std::fs::write(d.join("a.json"), b"x").unwrap();
+        std::fs::write(d.join("README.txt"), b"x").unwrap();
+        std::fs::write(d.join(".hidden.json"), b"x").unwrap();
+        let dg = root.join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/05/01");
+        std::fs::create_dir_all(&dg).unwrap();
+        std::fs::write(
+            dg.join(
+                "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240501T000000Z.json.gz",
+            ),
+            b"x",
+        )
+        .unwrap();
+        let lake = root.join("lake");
+        std::fs::create_dir_all(lake.join("_rejects")).unwrap();
+        std::fs::write(lake.join("_rejects/r.jsonl"), b"x").unwrap();
+
+        let arg = root.display().to_string();
+        let found = discover(&[arg.clone(), arg], Some(&lake)).unwrap();
+        let names: Vec<String> = found
+            .files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["a.json", "b.json.gz"]);
+        assert_eq!(found.digests.len(), 1);
+        assert_eq!(found.ignored, 1);
+        assert!(found.files[0].uri.starts_with("file:///"));
+    }
+
+    #[test]
+    fn globs_expand_and_missing_sources_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("y.json"), b"{}").unwrap();
+        let pattern = format!("{}/*.json", dir.path().display());
+        assert_eq!(discover(&[pattern], None).unwrap().files.len(), 2);
+        let missing = format!("{}/nope.json", dir.path().display());
+        assert!(matches!(
+            discover(&[missing], None),
+            Err(Error::SourceNotFound(_))
+        ));
+        let no_match = format!("{}/*.nothing", dir.path().display());
+        assert!(matches!(
+            discover(&[no_match], None),
+            Err(Error::SourceNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn gzip_is_detected_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("plain-name.json");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"Records\":[]}").unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let mut s = String::new();
+        open(&gz).unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "{\"Records\":[]}");
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of ctlake: the real binary on real and generated CloudTrail, with expected
+//! values from independent sources (the shared corpora's published counts, a Python reader of
+//! the same files, DuckDB reading the lake).
+
+mod bad_input;
+mod common;
+mod corpora;
+mod crash;
+mod formats;
+mod sample;

@@ -1,0 +1,51 @@
+//! The bundled sample in `data/`: what the README's first command ingests.
+
+use crate::common::*;
+
+#[test]
+fn the_bundled_sample_ingests_completely() {
+    let data = repo_root().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&data], 0);
+    let expected = expected(&[&data]);
+    let files = table_files(&lake);
+    assert_eq!(rows_by_partition(&files), expected.partitions);
+    let info = info(&lake);
+    assert_eq!(info["events"], expected.events);
+    // Several accounts, regions and days, as the sample promises.
+    assert!(info["regions"].as_object().unwrap().len() >= 4, "{info}");
+    assert!(info["dates"].as_array().unwrap().len() >= 7, "{info}");
+    let id = info["event_data_store"].as_str().unwrap();
+    assert_eq!(id.len(), 36);
+    assert_eq!(id.matches('-').count(), 4);
+}
+
+#[test]
+fn duckdb_reads_the_lake_as_plain_parquet() {
+    let data = repo_root().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&data], 0);
+    let expected = expected(&[&data]);
+    let glob = format!("{}/cloudtrail/**/*.parquet", lake.display());
+    let script = format!(
+        r#"
+import duckdb
+con = duckdb.connect()
+t = "read_parquet('{glob}', hive_partitioning=true)"
+n, d = con.sql(f"select count(*), count(distinct region || '/' || date::varchar || '/' || eventid) from {{t}}").fetchall()[0]
+mfa = con.sql(f"select count(*) from {{t}} where eventname = 'ConsoleLogin' and element_at(additionaleventdata, 'MFAUsed')[1] = 'No'").fetchall()[0][0]
+arn = con.sql(f"select count(*) from {{t}} where useridentity.sessioncontext.sessionissuer.arn like '%:role/Admin'").fetchall()[0][0] > 0
+unsorted = con.sql(f"select count(*) from (select eventtime < lag(eventtime) over (partition by filename order by file_row_number) as back from read_parquet('{glob}', filename=true, file_row_number=true)) where back").fetchall()[0][0]
+print(n, d, mfa, arn, unsorted)
+"#
+    );
+    let Some(out) = duckdb(&script) else { return };
+    // The sample plants exactly eight console logins without MFA: root, bob's six failures
+    // and carol (see ctlake-generate's `planted` module).
+    assert_eq!(
+        out,
+        format!("{} {} 8 True 0", expected.events, expected.events)
+    );
+}
