@@ -44,8 +44,8 @@ COPY (
 """
 
 
-def run_measured(cmd):
-    """Runs cmd; returns (seconds, peak RSS in bytes)."""
+def run_measured(cmd, peer=False):
+    """Runs cmd; returns (seconds, peak RSS in bytes), or None when the peer fails."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -53,6 +53,10 @@ def run_measured(cmd):
     err = proc.stderr.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
+        if peer:
+            why = f"signal {-code}" if code < 0 else f"exit {code}"
+            print(f"DuckDB failed ({why}) after {seconds:.1f} s, peak RSS {usage.ru_maxrss / 1e3:,.0f} MB: {err.strip()[-300:]}")
+            return None
         sys.exit(f"{cmd[0]} failed ({code}): {err}")
     return seconds, usage.ru_maxrss * 1024
 
@@ -111,10 +115,13 @@ def main():
         out = os.path.join(args.work, "duckdb-lake")
         for _ in range(args.runs):
             shutil.rmtree(out, ignore_errors=True)
-            s, rss = run_measured([sys.executable, "-c", DUCKDB_INGEST, corpus, out])
-            dk_times.append(s)
-            dk_rss.append(rss)
-        dk_bytes = tree_bytes(out, ".parquet")
+            measured = run_measured([sys.executable, "-c", DUCKDB_INGEST, corpus, out], peer=True)
+            if measured is None:
+                dk_times, dk_rss = [], []
+                break
+            dk_times.append(measured[0])
+            dk_rss.append(measured[1])
+        dk_bytes = tree_bytes(out, ".parquet") if dk_times else None
 
     ct_rate = records / statistics.median(ct_times)
     rows = [("ingest throughput (records/s)", fmt_rate(ct_rate)),
@@ -138,7 +145,7 @@ def main():
               f"(no eventjson) | | <= 1.0x, eventjson included | {'yes' if ct_lake_bytes <= source_bytes else 'NO'} |")
     else:
         for name, value in rows:
-            print(f"| {name} | {value} | (skipped) | | | |")
+            print(f"| {name} | {value} | ({'skipped' if args.skip_duckdb else 'failed'}) | | | |")
     print()
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))

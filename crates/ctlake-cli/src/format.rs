@@ -113,9 +113,12 @@ pub fn ingest_summary(
     )?;
     writeln!(
         out,
-        "time:       {:.2} s, {} events/s",
+        "time:       {:.2} s, {} events/s (finding files {:.2} s, writing {:.2} s, committing {:.2} s)",
         r.seconds,
-        count(rate as u64)
+        count(rate as u64),
+        r.discover_seconds,
+        r.write_seconds,
+        r.commit_seconds
     )?;
     writeln!(
         out,

@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         threads: usize,
         /// Megabytes of decoded rows buffered before writing.
-        #[arg(long, default_value_t = 384, value_name = "MB")]
+        #[arg(long, default_value_t = 256, value_name = "MB")]
         memory_budget: usize,
         /// Source files per commit: a crash loses at most this many files' work.
         #[arg(long, default_value_t = 50_000, value_name = "N")]

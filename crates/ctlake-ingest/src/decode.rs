@@ -32,6 +32,7 @@ use rustc_hash::FxHashMap;
 use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 
 /// Why a record was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +60,31 @@ impl fmt::Display for Reject {
     }
 }
 
-type Pairs<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+/// An object key: borrowed from the input unless it contains escapes. (serde's own `Cow`
+/// impl always allocates, which cost one allocation per key of every record.)
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Most CloudTrail objects have fewer than 32 keys: they stay on the stack.
+type Pairs<'a> = SmallVec<[(Key<'a>, &'a RawValue); 32]>;
 
 /// Parses a JSON object into borrowed key/raw-value pairs (in document order).
 fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
@@ -70,8 +95,8 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
             f.write_str("a JSON object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
-            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let mut pairs = Pairs::new();
+            while let Some(key) = map.next_key::<Key<'de>>()? {
                 let value: &'de RawValue = map.next_value()?;
                 pairs.push((key, value));
             }
@@ -82,25 +107,6 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
     let pairs = (&mut de).deserialize_map(PairsVisitor)?;
     de.end()?;
     Ok(pairs)
-}
-
-/// Parses a JSON array into borrowed raw elements.
-fn array_items(json: &str) -> Result<Vec<&RawValue>, serde_json::Error> {
-    struct ItemsVisitor;
-    impl<'de> Visitor<'de> for ItemsVisitor {
-        type Value = Vec<&'de RawValue>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON array")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut items = Vec::new();
-            while let Some(v) = seq.next_element::<&'de RawValue>()? {
-                items.push(v);
-            }
-            Ok(items)
-        }
-    }
-    serde_json::Deserializer::from_str(json).deserialize_seq(ItemsVisitor)
 }
 
 /// Parses the timestamps CloudTrail writes: RFC 3339 with or without fractions and offsets,
@@ -164,10 +170,17 @@ enum Column {
 struct StructColumn {
     fields: Fields,
     children: Vec<Column>,
-    /// Lowercase JSON key to child index.
+    /// Lowercase column name to child index.
     index: FxHashMap<String, usize>,
+    /// Key spellings met so far to child index (or [`NO_CHILD`]): CloudTrail keys are
+    /// camelCase, and this finds them in one probe instead of a lowercase copy and two.
+    spellings: FxHashMap<Box<str>, u32>,
     nulls: NullBufferBuilder,
 }
+
+const NO_CHILD: u32 = u32::MAX;
+/// Bound on learned spellings, so hostile input with endless distinct keys costs no memory.
+const MAX_SPELLINGS: usize = 512;
 
 struct ListColumn {
     field: FieldRef,
@@ -278,53 +291,49 @@ impl Column {
                 b.append_option(value);
             }
             Column::Map(b) => {
-                let pairs = match kind {
-                    Kind::Object => object_pairs(text).ok(),
-                    _ => None,
-                };
-                match pairs {
-                    Some(pairs) => {
-                        for (k, v) in pairs {
-                            b.keys().append_value(k);
-                            scratch.text.clear();
-                            if jsonmap::map_value_into(v.get(), &mut scratch.text) {
-                                b.values().append_value(&scratch.text);
-                            } else {
-                                b.values().append_null();
-                            }
-                        }
-                        let _ = b.append(true);
-                    }
-                    None => {
-                        let _ = b.append(false);
-                    }
+                if kind == Kind::Object {
+                    let mut de = serde_json::Deserializer::from_str(text);
+                    // The text was validated with the whole record, so this cannot fail
+                    // part-way; each entry is appended whole (key with value) regardless.
+                    let _ = de.deserialize_map(MapVisitor {
+                        builder: b,
+                        scratch,
+                    });
+                    let _ = b.append(true);
+                } else {
+                    let _ = b.append(false);
                 }
             }
             Column::Struct(s) => match kind {
-                Kind::Object => match object_pairs(text) {
-                    Ok(pairs) => s.append_pairs(&pairs, scratch),
-                    Err(_) => s.append_null(),
-                },
+                Kind::Object => s.append_object(text, scratch),
                 _ => s.append_null(),
             },
             Column::List(l) => {
-                let items = match kind {
-                    Kind::Array => array_items(text).ok(),
+                let last = *l.offsets.last().unwrap_or(&0);
+                let count = match kind {
+                    Kind::Array => {
+                        let mut de = serde_json::Deserializer::from_str(text);
+                        let mut count = 0;
+                        let _ = de.deserialize_seq(ItemsVisitor {
+                            child: &mut l.child,
+                            scratch,
+                            count: &mut count,
+                        });
+                        Some(count)
+                    }
                     // `resources` delivered as one object is unambiguous: a list of one.
-                    Kind::Object => Some(vec![raw]),
+                    Kind::Object => {
+                        l.child.append(Some(raw), scratch);
+                        Some(1)
+                    }
                     _ => None,
                 };
-                match items {
-                    Some(items) => {
-                        for item in &items {
-                            l.child.append(Some(item), scratch);
-                        }
-                        let last = *l.offsets.last().unwrap_or(&0);
-                        l.offsets.push(last + items.len() as i32);
+                match count {
+                    Some(n) => {
+                        l.offsets.push(last + n);
                         l.nulls.append_non_null();
                     }
                     None => {
-                        let last = *l.offsets.last().unwrap_or(&0);
                         l.offsets.push(last);
                         l.nulls.append_null();
                     }
@@ -367,41 +376,53 @@ impl StructColumn {
             fields: fields.clone(),
             children: fields.iter().map(|f| Column::new(f.data_type())).collect(),
             index,
+            spellings: FxHashMap::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
 
-    fn child_index(&self, key: &str, scratch: &mut String) -> Option<usize> {
-        if let Some(&i) = self.index.get(key) {
-            return Some(i);
+    fn child_index(&mut self, key: &str, scratch: &mut String) -> Option<usize> {
+        if let Some(&i) = self.spellings.get(key) {
+            return (i != NO_CHILD).then_some(i as usize);
         }
         scratch.clear();
         scratch.push_str(key);
         scratch.make_ascii_lowercase();
-        self.index.get(scratch.as_str()).copied()
+        let found = self.index.get(scratch.as_str()).copied();
+        if self.spellings.len() < MAX_SPELLINGS {
+            self.spellings
+                .insert(key.into(), found.map_or(NO_CHILD, |i| i as u32));
+        }
+        found
     }
 
-    /// Puts each pair's value in the slot of its column (the last of duplicate keys wins).
-    fn slots<'a>(
-        &self,
-        pairs: &[(Cow<'a, str>, &'a RawValue)],
-        scratch: &mut Scratch,
-    ) -> Vec<Option<&'a RawValue>> {
-        let mut slots = vec![None; self.children.len()];
-        for (k, v) in pairs {
-            if let Some(i) = self.child_index(k, &mut scratch.key) {
-                slots[i] = Some(*v);
+    /// Appends one JSON object (already validated), key by key, straight into the children.
+    /// The first of duplicate keys wins; children the object lacks get nulls.
+    fn append_object(&mut self, json: &str, scratch: &mut Scratch) {
+        let mut seen = Seen::default();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let _ = de.deserialize_map(StructVisitor {
+            col: self,
+            scratch,
+            seen: &mut seen,
+        });
+        self.fill_unseen(&seen);
+        self.nulls.append_non_null();
+    }
+
+    /// Appends a value to child `i` unless the row already has one; marks it seen.
+    fn append_child(&mut self, i: usize, raw: &RawValue, scratch: &mut Scratch, seen: &mut Seen) {
+        if seen.insert(i) {
+            self.children[i].append(Some(raw), scratch);
+        }
+    }
+
+    fn fill_unseen(&mut self, seen: &Seen) {
+        for (i, child) in self.children.iter_mut().enumerate() {
+            if !seen.contains(i) {
+                child.append_null();
             }
         }
-        slots
-    }
-
-    fn append_pairs(&mut self, pairs: &[(Cow<'_, str>, &RawValue)], scratch: &mut Scratch) {
-        let slots = self.slots(pairs, scratch);
-        for (child, raw) in self.children.iter_mut().zip(slots) {
-            child.append(raw, scratch);
-        }
-        self.nulls.append_non_null();
     }
 
     fn append_null(&mut self) {
@@ -414,6 +435,106 @@ impl StructColumn {
     fn finish(&mut self) -> StructArray {
         let columns: Vec<ArrayRef> = self.children.iter_mut().map(|c| c.finish()).collect();
         StructArray::new(self.fields.clone(), columns, self.nulls.finish())
+    }
+}
+
+/// Which children of a struct have a value in the current row.
+#[derive(Default)]
+struct Seen(u64, Vec<usize>);
+
+impl Seen {
+    fn insert(&mut self, i: usize) -> bool {
+        if i < 64 {
+            let bit = 1u64 << i;
+            let new = self.0 & bit == 0;
+            self.0 |= bit;
+            new
+        } else if self.1.contains(&i) {
+            false
+        } else {
+            self.1.push(i);
+            true
+        }
+    }
+
+    fn contains(&self, i: usize) -> bool {
+        if i < 64 {
+            self.0 & (1u64 << i) != 0
+        } else {
+            self.1.contains(&i)
+        }
+    }
+}
+
+struct StructVisitor<'c> {
+    col: &'c mut StructColumn,
+    scratch: &'c mut Scratch,
+    seen: &'c mut Seen,
+}
+
+impl<'de> Visitor<'de> for StructVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match self.col.child_index(&key.0, &mut self.scratch.key) {
+                Some(i) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    self.col.append_child(i, raw, self.scratch, self.seen);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct MapVisitor<'c> {
+    builder: &'c mut MapBuilder<StringBuilder, StringBuilder>,
+    scratch: &'c mut Scratch,
+}
+
+impl<'de> Visitor<'de> for MapVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value: &'de RawValue = map.next_value()?;
+            self.builder.keys().append_value(key.0);
+            self.scratch.text.clear();
+            if jsonmap::map_value_into(value.get(), &mut self.scratch.text) {
+                self.builder.values().append_value(&self.scratch.text);
+            } else {
+                self.builder.values().append_null();
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ItemsVisitor<'c> {
+    child: &'c mut Column,
+    scratch: &'c mut Scratch,
+    count: &'c mut i32,
+}
+
+impl<'de> Visitor<'de> for ItemsVisitor<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<&'de RawValue>()? {
+            self.child.append(Some(v), self.scratch);
+            *self.count += 1;
+        }
+        Ok(())
     }
 }
 
@@ -504,21 +625,21 @@ impl Decoder {
         let mut event_id = None;
         let mut event_like = false;
         for (k, v) in &pairs {
-            self.scratch.key.clear();
-            self.scratch.key.push_str(k);
-            self.scratch.key.make_ascii_lowercase();
-            match self.scratch.key.as_str() {
-                EVENT_TIME => {
-                    time = Some(*v);
-                    event_like = true;
-                }
-                AWS_REGION => region = Some(*v),
-                EVENT_ID => {
-                    event_id = Some(*v);
-                    event_like = true;
-                }
-                "eventversion" | "eventname" | "eventsource" => event_like = true,
-                _ => {}
+            let k = k.0.as_ref();
+            // The first of duplicate keys wins, as for every other column.
+            if k.eq_ignore_ascii_case(EVENT_TIME) {
+                time = time.or(Some(*v));
+                event_like = true;
+            } else if k.eq_ignore_ascii_case(AWS_REGION) {
+                region = region.or(Some(*v));
+            } else if k.eq_ignore_ascii_case(EVENT_ID) {
+                event_id = event_id.or(Some(*v));
+                event_like = true;
+            } else if ["eventversion", "eventname", "eventsource"]
+                .iter()
+                .any(|n| k.eq_ignore_ascii_case(n))
+            {
+                event_like = true;
             }
         }
         let time = match time {
@@ -572,26 +693,29 @@ impl Decoder {
         };
 
         let pb = &mut self.parts[part];
-        let slots = pb.root.slots(&pairs, &mut self.scratch);
-        for (i, (child, raw)) in pb.root.children.iter_mut().zip(slots).enumerate() {
-            if i == self.event_json_col {
-                if let Column::Utf8(b) = child {
-                    b.append_value(&self.eventjson);
-                }
-            } else if i == self.checksum_col {
-                if let Column::Utf8(b) = child {
-                    b.append_value(&checksum);
-                }
-            } else if i == self.time_col {
-                // Already parsed: the column must agree with the partition.
-                if let Column::Timestamp(b) = child {
-                    b.append_value(time);
-                }
-            } else {
-                child.append(raw, &mut self.scratch);
+        let root = &mut pb.root;
+        let mut seen = Seen::default();
+        // Computed columns first, so the keys of the record cannot fill them.
+        seen.insert(self.event_json_col);
+        seen.insert(self.checksum_col);
+        seen.insert(self.time_col);
+        if let Column::Utf8(b) = &mut root.children[self.event_json_col] {
+            b.append_value(&self.eventjson);
+        }
+        if let Column::Utf8(b) = &mut root.children[self.checksum_col] {
+            b.append_value(&checksum);
+        }
+        // Already parsed: the column must agree with the partition.
+        if let Column::Timestamp(b) = &mut root.children[self.time_col] {
+            b.append_value(time);
+        }
+        for (k, v) in &pairs {
+            if let Some(i) = root.child_index(&k.0, &mut self.scratch.key) {
+                root.append_child(i, v, &mut self.scratch, &mut seen);
             }
         }
-        pb.root.nulls.append_non_null();
+        root.fill_unseen(&seen);
+        root.nulls.append_non_null();
         pb.ids.push(id);
         self.rows += 1;
         // The record's text is held about twice: in `eventjson` and spread over the columns.
@@ -599,25 +723,27 @@ impl Decoder {
         Ok(())
     }
 
-    /// Hands over everything buffered, one batch per partition.
+    /// Hands over everything buffered, one batch per partition. The builders are kept (empty)
+    /// for the next rows, with what they learned about key spellings.
     pub fn take(&mut self) -> Vec<PartitionRows> {
-        self.lookup.clear();
         self.rows = 0;
         self.bytes = 0;
         let schema = self.schema.clone();
-        self.parts
-            .drain(..)
-            .map(|mut pb| {
-                let root = pb.root.finish();
-                let (_, columns, _) = root.into_parts();
-                PartitionRows {
-                    key: pb.key,
-                    batch: RecordBatch::try_new(schema.clone(), columns)
-                        .expect("decoder columns match the event schema"),
-                    ids: pb.ids,
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        for pb in &mut self.parts {
+            if pb.ids.is_empty() {
+                continue;
+            }
+            let root = pb.root.finish();
+            let (_, columns, _) = root.into_parts();
+            out.push(PartitionRows {
+                key: pb.key.clone(),
+                batch: RecordBatch::try_new(schema.clone(), columns)
+                    .expect("decoder columns match the event schema"),
+                ids: std::mem::take(&mut pb.ids),
+            });
+        }
+        out
     }
 }
 

@@ -61,7 +61,7 @@ impl Default for IngestOptions {
         Self {
             keep_duplicates: false,
             threads: 0,
-            memory_budget: 384 << 20,
+            memory_budget: 256 << 20,
             batch_bytes: 2 << 30,
             batch_files: 50_000,
         }
@@ -123,6 +123,12 @@ pub struct IngestReport {
     pub bytes_written: u64,
     /// Wall time.
     pub seconds: f64,
+    /// Of which: finding the sources.
+    pub discover_seconds: f64,
+    /// Of which: encoding and staging data files (while the decoders wait).
+    pub write_seconds: f64,
+    /// Of which: committing (moves and log entries).
+    pub commit_seconds: f64,
     /// What recovery cleaned up from earlier crashed runs.
     pub recovery: Recovery,
 }
@@ -173,7 +179,9 @@ pub fn ingest(
         recovery: manifest::recover(store, &snap)?,
         ..Default::default()
     };
+    let t = Instant::now();
     let found = source::discover(sources, store.local_root())?;
+    report.discover_seconds = t.elapsed().as_secs_f64();
     report.digests = found.digests;
     report.ignored = found.ignored;
     let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = found
@@ -280,7 +288,9 @@ impl Run<'_> {
                             self.accept(snap, part, &mut state)?;
                         }
                         if state.buffered >= self.opts.memory_budget {
+                            let t = Instant::now();
                             self.flush(&mut state)?;
+                            report.write_seconds += t.elapsed().as_secs_f64();
                         }
                     }
                     Msg::File(r) => results.push(r),
@@ -290,7 +300,9 @@ impl Run<'_> {
         });
         // On error the receiver is gone, so the decoders stop at their next send.
         outcome?;
+        let t = Instant::now();
         self.flush(&mut state)?;
+        report.write_seconds += t.elapsed().as_secs_f64();
 
         results.sort_by_key(|r| r.index);
         let mut sources = Vec::new();
@@ -359,7 +371,10 @@ impl Run<'_> {
             rejects_file,
             counts: state.counts,
         };
-        manifest::commit(self.store, snap, entry, moves)
+        let t = Instant::now();
+        manifest::commit(self.store, snap, entry, moves)?;
+        report.commit_seconds += t.elapsed().as_secs_f64();
+        Ok(())
     }
 
     /// Deduplicates a decoder's rows for one partition and buffers them.
