@@ -7,4 +7,5 @@ mod common;
 mod corpora;
 mod crash;
 mod formats;
+mod query;
 mod sample;

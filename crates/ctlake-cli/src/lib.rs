@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 use ctlake_ingest::{IngestOptions, IngestReport, Lake, Progress};
 
 mod format;
+mod query;
 
 /// Exit code: usage or environment error.
 pub const EXIT_USAGE: u8 = 1;
@@ -69,6 +70,34 @@ enum Command {
         /// Source files per commit: a crash loses at most this many files' work.
         #[arg(long, default_value_t = 50_000, value_name = "N")]
         batch_files: usize,
+    },
+    /// Run SQL over the lake (the table is `cloudtrail`, or the lake's event data store ID).
+    Query {
+        /// The query (or use -c / -f).
+        #[arg(value_name = "SQL", conflicts_with_all = ["command", "file"])]
+        sql: Option<String>,
+        /// The query, as an option.
+        #[arg(
+            short = 'c',
+            long = "command",
+            value_name = "SQL",
+            conflicts_with = "file"
+        )]
+        command: Option<String>,
+        /// Read the query from a file.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = query::Format::Table)]
+        format: query::Format,
+        /// Write the result to a file instead of standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// After the result, print rows, files and partitions scanned, bytes and time (to stderr).
+        #[arg(long)]
+        stats: bool,
     },
     /// Show what the lake holds: regions, dates, partitions, files, events, time range.
     Info {
@@ -165,6 +194,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ..Default::default()
             };
             ingest(&sources, &lake.lake, &opts, quiet)
+        }
+        Command::Query {
+            sql,
+            command,
+            file,
+            lake,
+            format,
+            output,
+            stats,
+        } => {
+            let sql = match (sql, command, file) {
+                (Some(s), _, _) | (None, Some(s), _) => s,
+                (None, None, Some(f)) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, None, None) => anyhow::bail!("no query: give SQL, -c SQL or -f FILE"),
+            };
+            query::run(&lake.lake, &sql, format, output.as_deref(), stats)
         }
         Command::Info { lake, json } => {
             let l = Lake::open(&lake.lake)?;
