@@ -261,3 +261,13 @@ pub fn record(id: &str, region: &str, time: &str) -> String {
         r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","userName":"t"}},"eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"{region}","sourceIPAddress":"192.0.2.1","eventID":"{id}","readOnly":true}}"#
     )
 }
+
+/// The bundled sample ingested into a fresh lake, with what the oracle expects of it.
+pub fn sample_lake() -> (tempfile::TempDir, PathBuf, Expected) {
+    let data = repo_root().join("data");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&data], 0);
+    let expected = expected(&[&data]);
+    (dir, lake, expected)
+}

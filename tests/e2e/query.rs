@@ -1,17 +1,8 @@
 //! `ctlake query` over the bundled sample, against the independent Python reader.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use crate::common::*;
-
-fn sample_lake() -> (tempfile::TempDir, PathBuf, Expected) {
-    let data = repo_root().join("data");
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    ingest(&lake, &[&data], 0);
-    (dir, lake, expected(&[&data]))
-}
 
 fn query(lake: &std::path::Path, args: &[&str]) -> Run {
     let lake = lake.display().to_string();

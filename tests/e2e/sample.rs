@@ -4,11 +4,7 @@ use crate::common::*;
 
 #[test]
 fn the_bundled_sample_ingests_completely() {
-    let data = repo_root().join("data");
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    ingest(&lake, &[&data], 0);
-    let expected = expected(&[&data]);
+    let (_dir, lake, expected) = sample_lake();
     let files = table_files(&lake);
     assert_eq!(rows_by_partition(&files), expected.partitions);
     let info = info(&lake);
@@ -23,11 +19,7 @@ fn the_bundled_sample_ingests_completely() {
 
 #[test]
 fn duckdb_reads_the_lake_as_plain_parquet() {
-    let data = repo_root().join("data");
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    ingest(&lake, &[&data], 0);
-    let expected = expected(&[&data]);
+    let (_dir, lake, expected) = sample_lake();
     let glob = format!("{}/cloudtrail/**/*.parquet", lake.display());
     let script = format!(
         r#"
