@@ -99,6 +99,12 @@ impl LakeTable {
     }
 }
 
+/// A date as Arrow's `Date32`: days since 1970-01-01.
+fn epoch_days(date: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    date.signed_duration_since(epoch).num_days() as i32
+}
+
 /// Per-file statistics from the commit log. `awsregion` is the partition's region for every
 /// row, because ingestion partitions by it.
 struct FileStatistics<'a>(&'a [FileEntry]);
@@ -115,15 +121,9 @@ impl FileStatistics<'_> {
             PARTITION_REGION | AWS_REGION => Some(Arc::new(StringArray::from_iter_values(
                 files.iter().map(|f| f.region.as_str()),
             ))),
-            PARTITION_DATE => Some(Arc::new(Date32Array::from_iter_values(files.iter().map(
-                |f| {
-                    f.date
-                        .signed_duration_since(
-                            chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"),
-                        )
-                        .num_days() as i32
-                },
-            )))),
+            PARTITION_DATE => Some(Arc::new(Date32Array::from_iter_values(
+                files.iter().map(|f| epoch_days(f.date)),
+            ))),
             _ => None,
         }
     }
@@ -203,10 +203,7 @@ impl TableProvider for LakeTable {
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> =
             (0..groups_n).map(|_| (0, Vec::new())).collect();
         for f in sorted {
-            let days = f
-                .date
-                .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch"))
-                .num_days() as i32;
+            let days = epoch_days(f.date);
             let file = PartitionedFile::new(f.path.clone(), f.bytes).with_partition_values(vec![
                 ScalarValue::Utf8(Some(f.region.clone())),
                 ScalarValue::Date32(Some(days)),
