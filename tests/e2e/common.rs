@@ -220,18 +220,27 @@ pub fn info(lake: &Path) -> serde_json::Value {
     serde_json::from_str(&r.stdout).expect("info --json prints JSON")
 }
 
-/// Runs Python with DuckDB, or says why not. CI sets `CTLAKE_REQUIRE_DUCKDB=1` so that a
-/// missing DuckDB fails instead of skipping.
-pub fn duckdb(script: &str) -> Option<String> {
+/// Whether Python has DuckDB; when not, says the test is skipped (and fails instead when
+/// `CTLAKE_REQUIRE_DUCKDB` is set).
+pub fn duckdb_available() -> bool {
     let probe = Command::new("python3")
         .args(["-c", "import duckdb"])
         .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        assert!(
-            std::env::var_os("CTLAKE_REQUIRE_DUCKDB").is_none(),
-            "CTLAKE_REQUIRE_DUCKDB is set but the duckdb Python package is missing"
-        );
-        eprintln!("SKIP: the duckdb Python package is not installed (pip install duckdb)");
+    if probe.is_ok_and(|o| o.status.success()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CTLAKE_REQUIRE_DUCKDB").is_none(),
+        "CTLAKE_REQUIRE_DUCKDB is set but the duckdb Python package is missing"
+    );
+    eprintln!("SKIP: the duckdb Python package is not installed (pip install duckdb)");
+    false
+}
+
+/// Runs Python with DuckDB, or says why not. CI sets `CTLAKE_REQUIRE_DUCKDB=1` so that a
+/// missing DuckDB fails instead of skipping.
+pub fn duckdb(script: &str) -> Option<String> {
+    if !duckdb_available() {
         return None;
     }
     let out = Command::new("python3")

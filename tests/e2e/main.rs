@@ -9,3 +9,4 @@ mod crash;
 mod formats;
 mod query;
 mod sample;
+mod slt;

@@ -7,7 +7,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success: everything read went into the lake |
-//! | 1 | usage or environment error (bad arguments, missing source, unusable lake) |
+//! | 1 | usage or environment error (bad arguments, missing source, unusable lake), or a query that fails (syntax, unknown column, refused statement) |
 //! | 2 | the run finished, but some input was not ingested (a bad or foreign file, rejected records) |
 #![warn(missing_docs)]
 
@@ -71,7 +71,8 @@ enum Command {
         #[arg(long, default_value_t = 50_000, value_name = "N")]
         batch_files: usize,
     },
-    /// Run SQL over the lake (the table is `cloudtrail`, or the lake's event data store ID).
+    /// Run CloudTrail Lake SQL over the lake (the table is `cloudtrail`, the lake's event data
+    /// store ID, or `$EDS_ID`). Several statements separated by `;` run in turn.
     Query {
         /// The query (or use -c / -f).
         #[arg(value_name = "SQL", conflicts_with_all = ["command", "file"])]

@@ -1,4 +1,6 @@
-//! `ctlake query`: runs SQL over a lake and writes the result in the chosen format.
+//! `ctlake query`: runs CloudTrail Lake SQL over a lake and writes each result in the chosen
+//! format. Row formats (csv, tsv, ndjson, parquet) stream batch by batch; the others need the
+//! whole result to lay it out.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -7,7 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
+use arrow::array::Array;
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use ctlake_query::{Error, Lake};
+use futures::StreamExt;
 
 use crate::format::{bytes, count};
 
@@ -24,9 +31,18 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Ndjson,
+    /// A Markdown table, for tickets and pull requests.
+    Markdown,
+    /// CloudTrail Lake's GetQueryResults response (QueryResultRows, QueryStatistics).
+    Lake,
+    /// A Parquet file (use -o, or redirect standard output).
+    Parquet,
 }
 
-/// Runs `sql` on the lake at `lake` and writes the result.
+/// Exit code of a query that fails (syntax, unknown column, refused statement, ...).
+pub const EXIT_QUERY: u8 = 1;
+
+/// Runs every statement of `sql` on the lake at `lake` and writes each result.
 pub fn run(
     lake: &Path,
     sql: &str,
@@ -34,79 +50,262 @@ pub fn run(
     output: Option<&Path>,
     stats: bool,
 ) -> anyhow::Result<u8> {
+    if format == Format::Parquet && output.is_none() && io::stdout().is_terminal() {
+        anyhow::bail!("--format parquet writes binary: give -o FILE or redirect standard output");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the query runtime")?;
     runtime.block_on(async {
-        let started = Instant::now();
-        let lake = ctlake_query::Lake::open(lake).await?;
-        let batches = lake.query(sql).await?;
-        let elapsed = started.elapsed();
-        let mut out: Box<dyn Write> = match output {
+        let lake = Lake::open(lake).await?;
+        let translated = match lake.translate(sql) {
+            Ok(t) => t,
+            Err(e) => return Ok(report(&e, sql)),
+        };
+        for notice in &translated.notices {
+            eprintln!("{notice}");
+        }
+        let mut out: Box<dyn Write + Send> = match output {
             Some(path) => Box::new(BufWriter::new(
                 File::create(path).with_context(|| format!("creating {}", path.display()))?,
             )),
-            None => Box::new(BufWriter::new(io::stdout().lock())),
+            None => Box::new(BufWriter::new(io::stdout())),
         };
-        write(&mut out, &batches, format)?;
-        out.flush()?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        if stats {
+        for statement in translated.statements {
+            let started = Instant::now();
+            let frame = match lake.plan(statement).await {
+                Ok(f) => f,
+                Err(e) => return Ok(report(&e, sql)),
+            };
+            let rows = match write(&lake, frame, format, &mut out, started).await {
+                Ok(rows) => rows,
+                Err(e) => match e.downcast::<Error>() {
+                    Ok(e) => return Ok(report(&e, sql)),
+                    Err(e) => return Err(e),
+                },
+            };
+            out.flush()?;
+            let elapsed = started.elapsed();
             let s = lake.scan_stats();
-            eprintln!(
-                "{} rows; scanned {} of {} files ({}, {} rows); {:.3} s",
-                count(rows as u64),
-                count(s.files_scanned.load(Ordering::Relaxed)),
-                count(s.files_total.load(Ordering::Relaxed)),
-                bytes(s.bytes_scanned.load(Ordering::Relaxed)),
-                count(s.rows_scanned.load(Ordering::Relaxed)),
-                elapsed.as_secs_f64()
-            );
-        } else if format == Format::Table && io::stderr().is_terminal() {
-            eprintln!(
-                "{} rows in {:.3} s",
-                count(rows as u64),
-                elapsed.as_secs_f64()
-            );
+            if stats {
+                eprintln!(
+                    "{} rows; scanned {} of {} files in {} partitions ({}, {} rows); {:.3} s",
+                    count(rows),
+                    count(s.files_scanned.load(Ordering::Relaxed)),
+                    count(s.files_total.load(Ordering::Relaxed)),
+                    count(s.partitions_scanned.load(Ordering::Relaxed)),
+                    bytes(s.bytes_scanned.load(Ordering::Relaxed)),
+                    count(s.rows_scanned.load(Ordering::Relaxed)),
+                    elapsed.as_secs_f64()
+                );
+            } else if format == Format::Table && io::stderr().is_terminal() {
+                eprintln!("{} rows in {:.3} s", count(rows), elapsed.as_secs_f64());
+            }
+            if let Some(hint) = lake.unbounded_hint(ctlake_query::LARGE_SCAN_BYTES) {
+                eprintln!("{hint}");
+            }
         }
         Ok(0)
     })
 }
 
-fn write(out: &mut dyn Write, batches: &[RecordBatch], format: Format) -> anyhow::Result<()> {
+/// Prints a query error, with the offending line and a caret for syntax errors.
+fn report(e: &Error, sql: &str) -> u8 {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "error: {e}");
+    if let Error::Syntax { line, column, .. } = e
+        && *line > 0
+        && let Some(text) = sql.lines().nth(line - 1)
+    {
+        let _ = writeln!(err, "  {text}");
+        let _ = writeln!(err, "  {}^", " ".repeat(column.saturating_sub(1)));
+    }
+    EXIT_QUERY
+}
+
+/// Timestamps as CloudTrail Lake and the shell show them.
+fn display_options(lake_style: bool) -> FormatOptions<'static> {
+    let format = if lake_style {
+        "%Y-%m-%d %H:%M:%S%.3f"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    FormatOptions::default()
+        .with_timestamp_format(Some(format))
+        .with_timestamp_tz_format(Some(format))
+        .with_null(if lake_style { "" } else { "NULL" })
+}
+
+/// Runs a planned statement and writes its result; returns the row count.
+async fn write(
+    lake: &Lake,
+    frame: datafusion::prelude::DataFrame,
+    format: Format,
+    out: &mut (dyn Write + Send),
+    started: Instant,
+) -> anyhow::Result<u64> {
+    let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame.execute_stream().await.map_err(Error::from)?;
+    let mut rows = 0u64;
     match format {
-        Format::Table => {
-            writeln!(
-                out,
-                "{}",
-                arrow::util::pretty::pretty_format_batches(batches)?
-            )?;
-        }
         Format::Csv | Format::Tsv => {
             let delimiter = if format == Format::Csv { b',' } else { b'\t' };
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .with_delimiter(delimiter)
                 .build(out);
-            for b in batches {
-                w.write(b)?;
+            let mut wrote = false;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(Error::from)?;
+                rows += batch.num_rows() as u64;
+                w.write(&batch)?;
+                wrote = true;
             }
-        }
-        Format::Json => {
-            let mut w = arrow::json::ArrayWriter::new(out);
-            for b in batches {
-                w.write(b)?;
+            if !wrote {
+                w.write(&RecordBatch::new_empty(schema))?;
             }
-            w.finish()?;
         }
         Format::Ndjson => {
             let mut w = arrow::json::LineDelimitedWriter::new(out);
-            for b in batches {
-                w.write(b)?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(Error::from)?;
+                rows += batch.num_rows() as u64;
+                w.write(&batch)?;
             }
             w.finish()?;
         }
+        Format::Parquet => {
+            let mut w = parquet::arrow::ArrowWriter::try_new(out, schema, None)?;
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(Error::from)?;
+                rows += batch.num_rows() as u64;
+                w.write(&batch)?;
+            }
+            w.close()?;
+        }
+        Format::Table | Format::Json | Format::Markdown | Format::Lake => {
+            let mut batches = Vec::new();
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(Error::from)?;
+                rows += batch.num_rows() as u64;
+                batches.push(batch);
+            }
+            match format {
+                Format::Table => {
+                    let table = arrow::util::pretty::pretty_format_batches_with_options(
+                        &batches,
+                        &display_options(false),
+                    )?;
+                    if batches.iter().all(|b| b.num_rows() == 0) {
+                        let names: Vec<&str> =
+                            schema.fields().iter().map(|f| f.name().as_str()).collect();
+                        writeln!(out, "{}", names.join(" | "))?;
+                        writeln!(out, "(0 rows)")?;
+                    } else {
+                        writeln!(out, "{table}")?;
+                    }
+                }
+                Format::Json => {
+                    let mut w = arrow::json::ArrayWriter::new(&mut *out);
+                    for b in &batches {
+                        w.write(b)?;
+                    }
+                    w.finish()?;
+                    if batches.is_empty() {
+                        write!(out, "[]")?;
+                    }
+                    writeln!(out)?;
+                }
+                Format::Markdown => markdown(out, &schema, &batches)?,
+                Format::Lake => {
+                    let s = lake.scan_stats();
+                    let stats = serde_json::json!({
+                        "ResultsCount": rows,
+                        "TotalResultsCount": rows,
+                        "EventsScanned": s.rows_scanned.load(Ordering::Relaxed),
+                        "BytesScanned": s.bytes_scanned.load(Ordering::Relaxed),
+                        "ExecutionTimeInMillis": started.elapsed().as_millis() as u64,
+                    });
+                    lake_results(out, &schema, &batches, stats)?;
+                }
+                _ => unreachable!("handled above"),
+            }
+        }
     }
+    Ok(rows)
+}
+
+/// Each row's values as display strings, `None` for NULL.
+fn string_rows(
+    batches: &[RecordBatch],
+    options: &FormatOptions,
+) -> anyhow::Result<Vec<Vec<Option<String>>>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .zip(&formatters)
+                    .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+fn markdown(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> anyhow::Result<()> {
+    let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let names: Vec<String> = schema.fields().iter().map(|f| escape(f.name())).collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", "---|".repeat(names.len()))?;
+    for row in string_rows(batches, &display_options(false))? {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| v.as_deref().map_or(String::new(), escape))
+            .collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    Ok(())
+}
+
+/// CloudTrail Lake's GetQueryResults: every value a string keyed by its column, NULL as JSON
+/// null, timestamps as `2023-01-22 16:53:53.000`.
+fn lake_results(
+    out: &mut dyn Write,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    statistics: serde_json::Value,
+) -> anyhow::Result<()> {
+    let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
+    let rows: Vec<serde_json::Value> = string_rows(batches, &display_options(true))?
+        .into_iter()
+        .map(|row| {
+            names
+                .iter()
+                .zip(row)
+                .map(|(name, v)| serde_json::json!({ name.as_str(): v }))
+                .collect()
+        })
+        .collect();
+    let response = serde_json::json!({
+        "QueryStatus": "FINISHED",
+        "QueryStatistics": statistics,
+        "QueryResultRows": rows,
+    });
+    serde_json::to_writer_pretty(&mut *out, &response)?;
+    writeln!(out)?;
     Ok(())
 }

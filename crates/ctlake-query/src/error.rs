@@ -1,5 +1,9 @@
 //! The crate's error type.
 
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
 /// Everything that can go wrong opening or querying a lake.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,12 +23,85 @@ pub enum Error {
         /// The parse error.
         source: serde_json::Error,
     },
+    /// The query does not parse. `line` and `column` (1-based) point into the text as written;
+    /// both are 0 when the parser gave no position.
+    #[error("{}", Position(.message, *.line, *.column))]
+    Syntax {
+        /// What the parser expected.
+        message: String,
+        /// Line of the error.
+        line: usize,
+        /// Column of the error, in characters.
+        column: usize,
+    },
+    /// The statement would write or reach outside the lake.
+    #[error(
+        "ctlake is read-only: {statement} is refused (SELECT, WITH, EXPLAIN, DESCRIBE and SHOW run)"
+    )]
+    ReadOnly {
+        /// The refused statement's kind, e.g. `DROP TABLE`.
+        statement: String,
+    },
+    /// A construct ctlake does not support yet.
+    #[error("not supported yet: {what}")]
+    Unsupported {
+        /// What, and how to write it instead where there is a way.
+        what: String,
+    },
+    /// A column or struct field that does not exist.
+    #[error("unknown column {name}{}", .suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
+    UnknownColumn {
+        /// The name as written.
+        name: String,
+        /// The nearest real name.
+        suggestion: Option<String>,
+    },
     /// Planning or running a query failed.
-    #[error("{0}")]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{}", clean(.0))]
+    DataFusion(DataFusionError),
     /// Reading the lake's objects failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+}
+
+// Not `#[from]`: that would make the DataFusion error a `source`, and error reporters would
+// print its message twice.
+impl From<DataFusionError> for Error {
+    fn from(e: DataFusionError) -> Self {
+        Self::DataFusion(e)
+    }
+}
+
+struct Position<'a>(&'a str, usize, usize);
+
+impl fmt::Display for Position<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.1, self.2) {
+            (0, _) => write!(f, "syntax error: {}", self.0),
+            (line, column) => write!(
+                f,
+                "syntax error at line {line}, column {column}: {}",
+                self.0
+            ),
+        }
+    }
+}
+
+/// DataFusion's innermost message without its category prefix or backtrace: the part a user
+/// can act on.
+fn clean(e: &DataFusionError) -> String {
+    let message = e.find_root().strip_backtrace();
+    let mut m = message.as_str();
+    for prefix in [
+        "Error during planning: ",
+        "Execution error: ",
+        "This feature is not implemented: ",
+        "Schema error: ",
+        "Arrow error: ",
+    ] {
+        m = m.strip_prefix(prefix).unwrap_or(m);
+    }
+    m.trim().to_string()
 }
 
 /// The crate's result type.

@@ -18,22 +18,28 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod dialect;
 mod error;
+mod functions;
+pub mod suggest;
 pub mod table;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use ctlake_ingest::manifest::{Commit, LakeInfo, Snapshot};
 use ctlake_schema::layout;
+use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement;
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+pub use dialect::Translated;
 pub use error::{Error, Result};
 pub use table::{LakeTable, ScanStats};
 
@@ -47,6 +53,7 @@ pub struct Lake {
     root: PathBuf,
     stats: Arc<ScanStats>,
     snapshot: Snapshot,
+    notices: Mutex<Vec<String>>,
 }
 
 impl Lake {
@@ -71,6 +78,7 @@ impl Lake {
             .with_information_schema(true)
             .with_default_catalog_and_schema("ctlake", "default");
         let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
         // One store per lake, named by the lake's id, so several lakes can share a session.
         let url = format!("ctlake://{}/", info.id);
         let store_url = url::Url::parse(&url).map_err(|e| not_a_lake(&e.to_string()))?;
@@ -86,6 +94,7 @@ impl Lake {
             root,
             stats,
             snapshot,
+            notices: Mutex::new(Vec::new()),
         })
     }
 
@@ -114,16 +123,81 @@ impl Lake {
         &self.stats
     }
 
-    /// Plans a query.
-    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        Ok(self.ctx.sql(sql).await?)
+    /// Translates CloudTrail Lake SQL (one or more statements) for this lake, refusing
+    /// anything that is not a read. See [`dialect`].
+    pub fn translate(&self, sql: &str) -> Result<Translated> {
+        dialect::translate(sql, &self.info.id)
     }
 
-    /// Runs a query and collects its result.
+    /// Plans one translated statement.
+    pub async fn plan(&self, statement: Statement) -> Result<DataFrame> {
+        self.stats.reset();
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(statement)
+            .await
+            .map_err(suggest::explain)?;
+        // The dialect already refused writes; this is the second lock on the same door.
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        Ok(DataFrame::new(state, plan))
+    }
+
+    /// Plans one statement of CloudTrail Lake SQL. Notices (an event data store ID this lake
+    /// does not know, ...) are kept for [`Lake::take_notices`].
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let Translated {
+            mut statements,
+            notices,
+        } = self.translate(sql)?;
+        if statements.len() != 1 {
+            return Err(Error::Unsupported {
+                what: format!(
+                    "{} statements in one call; run them one at a time",
+                    statements.len()
+                ),
+            });
+        }
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(notices);
+        self.plan(statements.remove(0)).await
+    }
+
+    /// Runs one statement and collects its result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.sql(sql).await?.collect().await?)
     }
+
+    /// The notices gathered since the last call.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A one-line hint when the last query read the whole of a large lake: bounding
+    /// `eventtime` lets it open only the days in range.
+    pub fn unbounded_hint(&self, large_bytes: u64) -> Option<String> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (scanned, total) = (
+            self.stats.files_scanned.load(Relaxed),
+            self.stats.files_total.load(Relaxed),
+        );
+        let bytes = self.stats.bytes_scanned.load(Relaxed);
+        (total > 1 && scanned >= total && bytes >= large_bytes).then(|| {
+            format!(
+                "hint: this query read all {total} files of the lake; bound eventtime \
+                 (WHERE eventtime > now() - interval '7' day) to read only the days you need"
+            )
+        })
+    }
 }
+
+/// The size from which reading a whole lake earns [`Lake::unbounded_hint`]'s hint.
+pub const LARGE_SCAN_BYTES: u64 = 1 << 30;
 
 async fn read_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,

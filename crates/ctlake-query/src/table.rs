@@ -44,6 +44,23 @@ pub struct ScanStats {
     pub bytes_scanned: AtomicU64,
     /// Rows in them.
     pub rows_scanned: AtomicU64,
+    /// Partitions (region and date) the opened files belong to.
+    pub partitions_scanned: AtomicU64,
+}
+
+impl ScanStats {
+    /// Forgets earlier scans; a query's scans (several for a self-join) then add up.
+    pub fn reset(&self) {
+        for counter in [
+            &self.files_total,
+            &self.files_scanned,
+            &self.bytes_scanned,
+            &self.rows_scanned,
+            &self.partitions_scanned,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The `cloudtrail` table of one lake.
@@ -179,18 +196,19 @@ impl TableProvider for LakeTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let files = self.prune(state, filters);
-        self.stats
-            .files_total
-            .store(self.files.len() as u64, Ordering::Relaxed);
-        self.stats
-            .files_scanned
-            .store(files.len() as u64, Ordering::Relaxed);
-        self.stats
-            .bytes_scanned
-            .store(files.iter().map(|f| f.bytes).sum(), Ordering::Relaxed);
-        self.stats
-            .rows_scanned
-            .store(files.iter().map(|f| f.rows).sum(), Ordering::Relaxed);
+        let partitions: std::collections::HashSet<(&str, chrono::NaiveDate)> =
+            files.iter().map(|f| (f.region.as_str(), f.date)).collect();
+        let s = &self.stats;
+        s.files_total
+            .fetch_max(self.files.len() as u64, Ordering::Relaxed);
+        s.files_scanned
+            .fetch_add(files.len() as u64, Ordering::Relaxed);
+        s.bytes_scanned
+            .fetch_add(files.iter().map(|f| f.bytes).sum(), Ordering::Relaxed);
+        s.rows_scanned
+            .fetch_add(files.iter().map(|f| f.rows).sum(), Ordering::Relaxed);
+        s.partitions_scanned
+            .fetch_add(partitions.len() as u64, Ordering::Relaxed);
 
         // Spread the files over the target partitions, largest first, by bytes.
         let groups_n = state

@@ -1,0 +1,931 @@
+//! The CloudTrail Lake dialect: turns a query written for CloudTrail Lake (Trino SQL over an
+//! event data store) into one DataFusion plans the same way.
+//!
+//! Three passes, each where it is simplest:
+//! 1. **Text**: event data store names in `FROM` (the lake's ID unquoted, quoted or backquoted,
+//!    `$EDS_ID`, or another store's UUID) become `cloudtrail`. An unquoted hyphenated UUID is
+//!    not one token to any SQL tokenizer, so this happens before parsing, outside strings and
+//!    comments, and positions of later errors are mapped back to the text the user wrote.
+//! 2. **Checks**: only statements that read run (SELECT, WITH, set operations, EXPLAIN,
+//!    DESCRIBE, SHOW); anything that writes, sets options or reads outside the lake is refused.
+//! 3. **Rewrites** of the syntax tree: Trino functions that are another DataFusion function in
+//!    disguise (`if`, `count_if`, `max_by`, `transform`, `all_match`, `date`, `try`, ...),
+//!    `UNNEST` in `FROM` as an implicit cross join, and Trino's `_col0` names for unnamed result
+//!    columns.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{DFParserBuilder, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
+    visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::DuckDbDialect;
+
+/// The parser's dialect. Trino has none in sqlparser; DuckDB's is the nearest that parses
+/// lambdas (`x -> x > 1`), `INTERVAL '7' DAY`, typed literals, map and struct access.
+type SqlDialect = DuckDbDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
+use crate::TABLE;
+use crate::error::{Error, Result};
+use crate::functions::{FALLIBLE, lenient_name};
+
+/// A query translated for DataFusion.
+#[derive(Debug)]
+pub struct Translated {
+    /// The statements, checked and rewritten.
+    pub statements: Vec<DFStatement>,
+    /// One-line notices for the user (an event data store ID this lake does not know, ...).
+    pub notices: Vec<String>,
+}
+
+/// Translates CloudTrail Lake SQL for the lake whose event data store ID is `lake_id`.
+pub fn translate(sql: &str, lake_id: &str) -> Result<Translated> {
+    let scanned = Scanned::new(sql, lake_id);
+    let dialect = SqlDialect {};
+    let parsed = DFParserBuilder::new(scanned.sql.as_str())
+        .with_dialect(&dialect)
+        .build()
+        .and_then(|mut p| p.parse_statements())
+        .map_err(|e| scanned.syntax_error(sql, &e.strip_backtrace()))?;
+    let mut statements = Vec::with_capacity(parsed.len());
+    for mut statement in parsed {
+        check_read_only(&statement)?;
+        rewrite(&mut statement)?;
+        statements.push(statement);
+    }
+    if statements.is_empty() {
+        return Err(Error::Syntax {
+            message: "no statement".into(),
+            line: 1,
+            column: 1,
+        });
+    }
+    Ok(Translated {
+        statements,
+        notices: scanned.notices,
+    })
+}
+
+/// The SQL text with event data store names replaced, and where it was changed.
+struct Scanned {
+    sql: String,
+    /// (offset in the rewritten text, bytes there, bytes in the original), in order.
+    edits: Vec<(usize, usize, usize)>,
+    notices: Vec<String>,
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$'
+}
+
+impl Scanned {
+    fn new(sql: &str, lake_id: &str) -> Self {
+        let b = sql.as_bytes();
+        let mut out = Self {
+            sql: String::with_capacity(sql.len()),
+            edits: Vec::new(),
+            notices: Vec::new(),
+        };
+        let mut copied = 0;
+        let mut i = 0;
+        let replace = |out: &mut Self, copied: &mut usize, start: usize, end: usize, name: &str| {
+            out.sql.push_str(&sql[*copied..start]);
+            out.edits.push((out.sql.len(), TABLE.len(), end - start));
+            out.sql.push_str(TABLE);
+            *copied = end;
+            if is_uuid(name) && !name.eq_ignore_ascii_case(lake_id) {
+                let notice = format!(
+                    "notice: event data store {name} is not this lake's ({lake_id}); reading this lake"
+                );
+                if !out.notices.contains(&notice) {
+                    out.notices.push(notice);
+                }
+            }
+        };
+        while i < b.len() {
+            match b[i] {
+                b'\'' => i = skip_quoted(b, i, b'\''),
+                b'-' if b.get(i + 1) == Some(&b'-') => {
+                    i = b[i..]
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(b.len(), |p| i + p)
+                }
+                b'/' if b.get(i + 1) == Some(&b'*') => {
+                    i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2)
+                }
+                q @ (b'"' | b'`') => {
+                    let end = skip_quoted(b, i, q);
+                    let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
+                    if end - i == 38 && is_uuid(inner) {
+                        replace(&mut out, &mut copied, i, end, inner);
+                    }
+                    i = end;
+                }
+                c if i == 0 || !is_word(b[i - 1]) => {
+                    let word_end = b[i..]
+                        .iter()
+                        .position(|&c| !is_word(c))
+                        .map_or(b.len(), |p| i + p);
+                    let uuid_end = i + 36;
+                    if c == b'$' && sql[i..word_end].eq_ignore_ascii_case("$EDS_ID") {
+                        replace(&mut out, &mut copied, i, word_end, "$EDS_ID");
+                    } else if sql.get(i..uuid_end).is_some_and(is_uuid)
+                        && b.get(uuid_end).is_none_or(|&c| !is_word(c) && c != b'-')
+                    {
+                        replace(&mut out, &mut copied, i, uuid_end, &sql[i..uuid_end]);
+                        i = uuid_end;
+                        continue;
+                    }
+                    i = word_end.max(i + 1);
+                }
+                _ => i += 1,
+            }
+        }
+        out.sql.push_str(&sql[copied..]);
+        out
+    }
+
+    /// The offset in the original text of an offset in the rewritten one.
+    fn original_offset(&self, offset: usize) -> usize {
+        let mut shift: isize = 0;
+        for &(at, new_len, old_len) in &self.edits {
+            if offset < at {
+                break;
+            }
+            if offset < at + new_len {
+                return (at as isize + shift) as usize;
+            }
+            shift += old_len as isize - new_len as isize;
+        }
+        (offset as isize + shift).max(0) as usize
+    }
+
+    /// A parser error, its position mapped back to the user's text.
+    fn syntax_error(&self, original: &str, message: &str) -> Error {
+        let message = message
+            .trim_start_matches("SQL error: ")
+            .trim_start_matches("sql parser error: ");
+        let message = message
+            .strip_prefix("ParserError(\"")
+            .and_then(|m| m.strip_suffix("\")"))
+            .unwrap_or(message);
+        let (text, position) = match message.rfind(" at Line: ") {
+            Some(at) => (&message[..at], parse_position(&message[at + 10..])),
+            None => (message, None),
+        };
+        let (line, column) = match position {
+            Some((line, column)) => {
+                let offset = offset_of(&self.sql, line, column);
+                position_of(original, self.original_offset(offset))
+            }
+            None => (0, 0),
+        };
+        Error::Syntax {
+            message: text.to_string(),
+            line,
+            column,
+        }
+    }
+}
+
+/// The index just past a quoted token starting at `start` (doubled quotes escape).
+fn skip_quoted(b: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        if b[i] == quote {
+            if b.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// `"3, Column: 10"` as (3, 10).
+fn parse_position(s: &str) -> Option<(usize, usize)> {
+    let (line, rest) = s.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
+/// The byte offset of a 1-based line and character column.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.char_indices()
+                    .nth(column.saturating_sub(1))
+                    .map_or(l.len(), |(o, _)| o);
+        }
+        offset += l.len();
+    }
+    offset
+}
+
+/// The 1-based line and character column of a byte offset.
+pub fn position_of(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Refuses anything that is not a read of the lake.
+fn check_read_only(statement: &DFStatement) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::ReadOnly {
+            statement: what.to_string(),
+        })
+    };
+    match statement {
+        DFStatement::Explain(e) => check_read_only(&e.statement),
+        DFStatement::CreateExternalTable(_) => refuse("CREATE EXTERNAL TABLE"),
+        DFStatement::CopyTo(_) => refuse("COPY"),
+        DFStatement::Reset(_) => refuse("RESET"),
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::Query(_)
+            | Statement::ExplainTable { .. }
+            | Statement::ShowTables { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowVariable { .. }
+            | Statement::ShowVariables { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowCatalogs { .. }
+            | Statement::ShowCreate { .. } => Ok(()),
+            Statement::Explain { statement, .. } => {
+                check_read_only(&DFStatement::Statement(statement.clone()))
+            }
+            other => {
+                let text = other.to_string();
+                let words: Vec<&str> = text.split_whitespace().take(2).collect();
+                let what = match words.as_slice() {
+                    [first, second]
+                        if ["CREATE", "DROP", "ALTER", "SHOW"]
+                            .contains(&first.to_uppercase().as_str()) =>
+                    {
+                        format!("{} {}", first.to_uppercase(), second.to_uppercase())
+                    }
+                    [first, ..] => first.to_uppercase(),
+                    [] => "this statement".to_string(),
+                };
+                refuse(&what)
+            }
+        },
+    }
+}
+
+fn parse_expr(sql: &str) -> Result<Expr> {
+    Parser::new(&SqlDialect {})
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| Error::Unsupported {
+            what: format!("internal rewrite produced bad SQL {sql:?}: {e}"),
+        })
+}
+
+fn parse_table_factor(sql: &str) -> Result<TableFactor> {
+    let query = format!("SELECT * FROM {sql}");
+    let mut statements =
+        Parser::parse_sql(&SqlDialect {}, &query).map_err(|e| Error::Unsupported {
+            what: format!("internal rewrite produced bad SQL {query:?}: {e}"),
+        })?;
+    if let Some(Statement::Query(q)) = statements.pop()
+        && let SetExpr::Select(mut s) = *q.body
+        && let Some(t) = s.from.pop()
+    {
+        return Ok(t.relation);
+    }
+    Err(Error::Unsupported {
+        what: format!("internal rewrite of {sql:?}"),
+    })
+}
+
+fn rewrite(statement: &mut DFStatement) -> Result<()> {
+    match statement {
+        DFStatement::Explain(e) => rewrite(&mut e.statement),
+        DFStatement::Statement(s) => {
+            let s = s.as_mut();
+            let mut renames = Vec::new();
+            let query = match s {
+                Statement::Query(q) => Some(q.as_mut()),
+                Statement::Explain { statement, .. } => match statement.as_mut() {
+                    Statement::Query(q) => Some(q.as_mut()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(query) = query {
+                walk_selects(query, &mut |select| rewrite_unnest(select, &mut renames))?;
+                if !renames.is_empty() {
+                    rename_qualifiers(query, &renames);
+                }
+                name_columns(query);
+            }
+            rewrite_functions(s)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Calls `f` on every SELECT of a query: its body, CTEs and derived tables.
+fn walk_selects(query: &mut Query, f: &mut impl FnMut(&mut Select) -> Result<()>) -> Result<()> {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            walk_selects(&mut cte.query, f)?;
+        }
+    }
+    walk_set_expr(&mut query.body, f)
+}
+
+fn walk_set_expr(body: &mut SetExpr, f: &mut impl FnMut(&mut Select) -> Result<()>) -> Result<()> {
+    match body {
+        SetExpr::Select(select) => {
+            for twj in &mut select.from {
+                walk_factor(&mut twj.relation, f)?;
+                for join in &mut twj.joins {
+                    walk_factor(&mut join.relation, f)?;
+                }
+            }
+            f(select)
+        }
+        SetExpr::Query(q) => walk_selects(q, f),
+        SetExpr::SetOperation { left, right, .. } => {
+            walk_set_expr(left, f)?;
+            walk_set_expr(right, f)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn walk_factor(
+    factor: &mut TableFactor,
+    f: &mut impl FnMut(&mut Select) -> Result<()>,
+) -> Result<()> {
+    match factor {
+        TableFactor::Derived { subquery, .. } => walk_selects(subquery, f),
+        TableFactor::NestedJoin {
+            table_with_joins, ..
+        } => {
+            walk_factor(&mut table_with_joins.relation, f)?;
+            for join in &mut table_with_joins.joins {
+                walk_factor(&mut join.relation, f)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `FROM t [AS a], UNNEST(x) AS u(c)` (or `CROSS JOIN UNNEST`): Trino's implicit lateral join,
+/// which DataFusion plans only as `unnest` in a projection. The base table becomes
+/// `(SELECT a.*, unnest(x) AS c FROM t AS a) AS a`, and `u.c` is renamed `a.c`.
+fn rewrite_unnest(select: &mut Select, renames: &mut Vec<(String, String)>) -> Result<()> {
+    for (i, twj) in select.from.iter_mut().enumerate() {
+        if i > 0 {
+            as_unnest(&mut twj.relation);
+        }
+        for join in &mut twj.joins {
+            as_unnest(&mut join.relation);
+        }
+    }
+    let is_unnest = |f: &TableFactor| matches!(f, TableFactor::UNNEST { .. });
+    let comma_unnests = select
+        .from
+        .iter()
+        .skip(1)
+        .filter(|t| is_unnest(&t.relation))
+        .count();
+    let join_unnests = select.from.first().map_or(0, |t| {
+        t.joins.iter().filter(|j| is_unnest(&j.relation)).count()
+    });
+    if comma_unnests == 0 && join_unnests == 0 {
+        return Ok(());
+    }
+    let unsupported = |why: &str| Error::Unsupported {
+        what: format!("UNNEST here: {why}"),
+    };
+    if select.from.len() != 1 + comma_unnests
+        || select.from.iter().skip(1).any(|t| !t.joins.is_empty())
+        || select.from[0].joins.len() != join_unnests
+    {
+        return Err(unsupported(
+            "ctlake supports `FROM <table> [AS a], UNNEST(..) AS t(c)` and `CROSS JOIN UNNEST`; move other joins into a subquery",
+        ));
+    }
+    let mut factors: Vec<TableFactor> =
+        select.from[0].joins.drain(..).map(|j| j.relation).collect();
+    factors.extend(select.from.drain(1..).map(|t| t.relation));
+
+    let base = &select.from[0].relation;
+    let (mut source, base_alias) = match base {
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => {
+            let alias = alias.as_ref().map_or_else(
+                || name.0.last().map(|p| p.to_string()).unwrap_or_default(),
+                |a| a.name.to_string(),
+            );
+            (name.to_string(), alias)
+        }
+        TableFactor::Derived {
+            subquery,
+            alias: Some(alias),
+            ..
+        } => (format!("({subquery})"), alias.name.to_string()),
+        _ => {
+            return Err(unsupported(
+                "the table before UNNEST must be a table or an aliased subquery",
+            ));
+        }
+    };
+    for factor in factors {
+        let TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset,
+            with_ordinality,
+            ..
+        } = factor
+        else {
+            unreachable!("only UNNEST factors were collected")
+        };
+        if with_offset || with_ordinality {
+            return Err(unsupported(
+                "WITH ORDINALITY / WITH OFFSET are not supported yet",
+            ));
+        }
+        let alias = alias.ok_or_else(|| unsupported("name the columns: UNNEST(x) AS t(c)"))?;
+        let columns: Vec<String> = alias.columns.iter().map(|c| c.name.to_string()).collect();
+        let columns = if columns.is_empty() && array_exprs.len() == 1 {
+            vec![alias.name.to_string()]
+        } else {
+            columns
+        };
+        if columns.len() != array_exprs.len() {
+            return Err(unsupported(&format!(
+                "{} arrays need {} column names in AS t(..); to read fields of an array of rows, name one column and use c.field",
+                array_exprs.len(),
+                array_exprs.len()
+            )));
+        }
+        let items: Vec<String> = array_exprs
+            .iter()
+            .zip(&columns)
+            .map(|(e, c)| format!("unnest({e}) AS {c}"))
+            .collect();
+        source = format!(
+            "(SELECT {base_alias}.*, {} FROM {source} AS {base_alias})",
+            items.join(", ")
+        );
+        renames.push((alias.name.value.to_lowercase(), base_alias.clone()));
+    }
+    select.from[0] = TableWithJoins {
+        relation: parse_table_factor(&format!("{source} AS {base_alias}"))?,
+        joins: Vec::new(),
+    };
+    Ok(())
+}
+
+/// DuckDB's parser reads `UNNEST(x)` in `FROM` as a table function; make it the UNNEST factor.
+fn as_unnest(factor: &mut TableFactor) {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: Some(args),
+        ..
+    } = factor
+    else {
+        return;
+    };
+    if function_name(name).as_deref() != Some("unnest") {
+        return;
+    }
+    let exprs: Option<Vec<Expr>> = args
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Some(array_exprs) = exprs {
+        *factor = TableFactor::UNNEST {
+            alias: alias.take(),
+            array_exprs,
+            with_offset: false,
+            with_offset_alias: None,
+            with_ordinality: false,
+        };
+    }
+}
+
+/// Renames the qualifier of `u.c` references after an UNNEST rewrite.
+fn rename_qualifiers(query: &mut Query, renames: &[(String, String)]) {
+    let _ = visit_expressions_mut(query, |e| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && parts.len() >= 2
+            && let Some((_, to)) = renames
+                .iter()
+                .find(|(from, _)| parts[0].value.eq_ignore_ascii_case(from))
+        {
+            parts[0] = Ident::new(to.clone());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Trino's names for unnamed result columns: a column keeps its name, a field access
+/// (`useridentity.arn`) is named by the field, anything else is `_col<position>`.
+fn name_columns(query: &mut Query) {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            name_columns(&mut cte.query);
+        }
+    }
+    let mut body = query.body.as_mut();
+    loop {
+        match body {
+            SetExpr::SetOperation { left, .. } => body = left.as_mut(),
+            SetExpr::Query(q) => body = q.body.as_mut(),
+            _ => break,
+        }
+    }
+    let SetExpr::Select(select) = body else {
+        return;
+    };
+    // Inner queries get Trino's names too, so `SELECT _col0 FROM (SELECT count(*) ...)` works.
+    for twj in &mut select.from {
+        for factor in
+            std::iter::once(&mut twj.relation).chain(twj.joins.iter_mut().map(|j| &mut j.relation))
+        {
+            if let TableFactor::Derived { subquery, .. } = factor {
+                name_columns(subquery);
+            }
+        }
+    }
+    let field_name = |e: &Expr| match e {
+        Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.to_lowercase()),
+        _ => None,
+    };
+    // Names already taken, so a field access is named by its field only when unambiguous.
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut field_counts: std::collections::HashMap<String, usize> = Default::default();
+    for item in &select.projection {
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => {
+                taken.insert(alias.value.to_lowercase());
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => {
+                taken.insert(i.value.to_lowercase());
+            }
+            SelectItem::UnnamedExpr(e) => {
+                if let Some(f) = field_name(e) {
+                    *field_counts.entry(f).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        let alias = match &*expr {
+            Expr::Identifier(_) => continue,
+            e => match field_name(e) {
+                Some(f) if field_counts[&f] == 1 && !taken.contains(&f) => f,
+                Some(_) => continue,
+                None => format!("_col{i}"),
+            },
+        };
+        *item = SelectItem::ExprWithAlias {
+            expr: expr.clone(),
+            alias: Ident::new(alias),
+        };
+    }
+}
+
+fn function_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(i)] => Some(i.value.to_lowercase()),
+        _ => None,
+    }
+}
+
+fn set_function_name(name: &mut ObjectName, to: &str) {
+    name.0 = vec![ObjectNamePart::Identifier(Ident::new(to))];
+}
+
+/// The plain positional arguments of a call, or `None` for other shapes.
+fn plain_args(args: &FunctionArguments) -> Option<Vec<&Expr>> {
+    match args {
+        FunctionArguments::List(list)
+            if list.duplicate_treatment.is_none() && list.clauses.is_empty() =>
+        {
+            list.args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+fn rewrite_functions(statement: &mut Statement) -> Result<()> {
+    let flow = visit_expressions_mut(statement, |expr| match rewrite_call(expr) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => ControlFlow::Break(e),
+    });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Rewrites one call of a Trino function that DataFusion has under another shape.
+fn rewrite_call(expr: &mut Expr) -> Result<()> {
+    // Trino folds quoted names to lower case too, and every ctlake column is lower case:
+    // `"eventName"` is `eventname`.
+    match expr {
+        Expr::Identifier(i) if i.quote_style.is_some() => i.value = i.value.to_lowercase(),
+        Expr::CompoundIdentifier(parts) => {
+            for i in parts.iter_mut().filter(|i| i.quote_style.is_some()) {
+                i.value = i.value.to_lowercase();
+            }
+        }
+        _ => {}
+    }
+    let Expr::Function(f) = expr else {
+        return Ok(());
+    };
+    let Some(name) = function_name(&f.name) else {
+        return Ok(());
+    };
+    let args = plain_args(&f.args);
+    let arg = |i: usize| args.as_ref().and_then(|a| a.get(i)).map(|e| e.to_string());
+    let n = args.as_ref().map_or(0, Vec::len);
+    let is_lambda =
+        |i: usize| matches!(args.as_ref().and_then(|a| a.get(i)), Some(Expr::Lambda(_)));
+    let replacement = match (name.as_str(), n) {
+        ("if", 2) => Some(format!(
+            "CASE WHEN {} THEN {} END",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default()
+        )),
+        ("if", 3) => Some(format!(
+            "CASE WHEN {} THEN {} ELSE {} END",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default(),
+            arg(2).unwrap_or_default()
+        )),
+        ("count_if", 1) => Some(format!(
+            "count(CASE WHEN {} THEN 1 END)",
+            arg(0).unwrap_or_default()
+        )),
+        ("max_by" | "min_by", 2) => {
+            let (x, y) = (arg(0).unwrap_or_default(), arg(1).unwrap_or_default());
+            let order = if name == "max_by" { "DESC" } else { "ASC" };
+            Some(format!(
+                "first_value(CASE WHEN {y} IS NOT NULL THEN {x} END ORDER BY {y} {order} NULLS LAST)"
+            ))
+        }
+        ("arbitrary" | "any_value", 1) => {
+            set_function_name(&mut f.name, "first_value");
+            None
+        }
+        ("transform", 2) if is_lambda(1) => {
+            set_function_name(&mut f.name, "array_transform");
+            None
+        }
+        ("filter", 2) if is_lambda(1) => {
+            set_function_name(&mut f.name, "array_filter");
+            None
+        }
+        ("none_match", 2) if is_lambda(1) => Some(format!(
+            "NOT array_any_match({}, {})",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default()
+        )),
+        ("all_match", 2) if is_lambda(1) => {
+            let Some(Expr::Lambda(l)) = args.as_ref().and_then(|a| a.get(1)).copied() else {
+                unreachable!("checked by is_lambda")
+            };
+            Some(format!(
+                "NOT array_any_match({}, {} -> NOT ({}))",
+                arg(0).unwrap_or_default(),
+                l.params,
+                l.body
+            ))
+        }
+        ("date", 1) => Some(format!("CAST({} AS DATE)", arg(0).unwrap_or_default())),
+        ("replace", 2) => Some(format!(
+            "replace({}, {}, '')",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default()
+        )),
+        ("split", 2) => {
+            set_function_name(&mut f.name, "string_to_array");
+            None
+        }
+        ("try", 1) => {
+            let inner = args.as_ref().and_then(|a| a.first()).map(|e| (*e).clone());
+            let Some(mut inner) = inner else {
+                return Ok(());
+            };
+            match &mut inner {
+                Expr::Cast { kind, .. } => *kind = CastKind::TryCast,
+                Expr::Function(g) => {
+                    if let Some(gname) = function_name(&g.name)
+                        && FALLIBLE.contains(&gname.as_str())
+                    {
+                        set_function_name(&mut g.name, &lenient_name(&gname));
+                    }
+                }
+                _ => {}
+            }
+            *expr = inner;
+            return Ok(());
+        }
+        _ => None,
+    };
+    if let Some(sql) = replacement {
+        let mut new = parse_expr(&sql)?;
+        if let (Expr::Function(old), Expr::Function(g)) = (&mut *expr, &mut new) {
+            g.over = old.over.take();
+            g.filter = old.filter.take();
+        } else if let Expr::Function(old) = &*expr
+            && (old.over.is_some() || old.filter.is_some())
+        {
+            return Err(Error::Unsupported {
+                what: format!("{name}(..) with OVER or FILTER"),
+            });
+        }
+        *expr = new;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "8c3a62f7-1bb5-4c93-9f0e-6a2f7a1d5e10";
+
+    fn one(sql: &str) -> String {
+        let t = translate(sql, ID).unwrap();
+        t.statements[0].to_string()
+    }
+
+    #[test]
+    fn store_names_become_the_table() {
+        assert_eq!(
+            one(&format!("SELECT 1 FROM {ID}")),
+            "SELECT 1 AS _col0 FROM cloudtrail"
+        );
+        assert_eq!(
+            one(&format!("select 1 from \"{ID}\" a")),
+            "SELECT 1 AS _col0 FROM cloudtrail a"
+        );
+        assert_eq!(
+            one(&format!("select 1 from `{ID}`")),
+            "SELECT 1 AS _col0 FROM cloudtrail"
+        );
+        assert_eq!(
+            one("select eventname from $EDS_ID"),
+            "SELECT eventname FROM cloudtrail"
+        );
+        // A string that looks like an ID stays a string.
+        assert_eq!(
+            one(&format!(
+                "select eventname from cloudtrail where eventid = '{ID}'"
+            )),
+            format!("SELECT eventname FROM cloudtrail WHERE eventid = '{ID}'")
+        );
+        let other = "00000000-1111-2222-3333-444444444444";
+        let t = translate(
+            &format!("SELECT 1 FROM {other} UNION ALL SELECT 2 FROM {other}"),
+            ID,
+        )
+        .unwrap();
+        assert_eq!(t.notices.len(), 1, "{:?}", t.notices);
+        assert!(t.notices[0].contains(other));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_what_the_user_wrote() {
+        let sql = format!("SELECT eventname\nFROM {ID} WHERE eventname = = 'x'");
+        let Err(Error::Syntax { line, column, .. }) = translate(&sql, ID) else {
+            panic!("expected a syntax error")
+        };
+        // The second `=` is at line 2, column 61 of the original text (the ID is 36 characters).
+        assert_eq!((line, column), (2, 61));
+    }
+
+    #[test]
+    fn only_reads_run() {
+        for (sql, what) in [
+            ("INSERT INTO cloudtrail VALUES (1)", "INSERT"),
+            ("DROP TABLE cloudtrail", "DROP TABLE"),
+            ("CREATE TABLE x AS SELECT 1", "CREATE TABLE"),
+            ("COPY (SELECT 1) TO '/tmp/x.csv'", "COPY"),
+            (
+                "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/'",
+                "CREATE EXTERNAL TABLE",
+            ),
+            ("SET datafusion.execution.batch_size = 1", "SET"),
+            ("EXPLAIN DELETE FROM cloudtrail", "DELETE"),
+        ] {
+            match translate(sql, ID) {
+                Err(Error::ReadOnly { statement }) => assert_eq!(statement, what, "{sql}"),
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        for sql in [
+            "SHOW TABLES",
+            "DESCRIBE cloudtrail",
+            "EXPLAIN SELECT 1",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+        ] {
+            translate(sql, ID).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
+    #[test]
+    fn trino_calls_are_rewritten() {
+        assert_eq!(
+            one("SELECT if(a, 1, 2) AS x FROM t"),
+            "SELECT CASE WHEN a THEN 1 ELSE 2 END AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT count_if(a > 1) AS x FROM t"),
+            "SELECT count(CASE WHEN a > 1 THEN 1 END) AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT max_by(a, b) AS x FROM t"),
+            "SELECT first_value(CASE WHEN b IS NOT NULL THEN a END ORDER BY b DESC NULLS LAST) AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT try(CAST(a AS BIGINT)) AS x FROM t"),
+            "SELECT TRY_CAST(a AS BIGINT) AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT try(json_parse(a)) AS x FROM t"),
+            "SELECT try_json_parse(a) AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT all_match(a, x -> x > 1) AS y FROM t"),
+            "SELECT NOT array_any_match(a, x -> NOT (x > 1)) AS y FROM t"
+        );
+    }
+
+    #[test]
+    fn unnest_in_from_is_a_lateral_join() {
+        assert_eq!(
+            one(
+                "SELECT c.eventname, t.r.arn AS arn FROM cloudtrail c, UNNEST(c.resources) AS t(r)"
+            ),
+            "SELECT c.eventname AS eventname, c.r.arn AS arn FROM (SELECT c.*, unnest(c.resources) AS r FROM cloudtrail AS c) AS c"
+        );
+        assert_eq!(
+            one("SELECT r FROM cloudtrail CROSS JOIN UNNEST(resources) AS t (r)"),
+            "SELECT r FROM (SELECT cloudtrail.*, unnest(resources) AS r FROM cloudtrail AS cloudtrail) AS cloudtrail"
+        );
+    }
+
+    #[test]
+    fn unnamed_columns_get_trino_names() {
+        assert_eq!(
+            one(
+                "SELECT eventname, useridentity.arn, count(*), 1 AS one FROM cloudtrail GROUP BY 1, 2"
+            ),
+            "SELECT eventname, useridentity.arn AS arn, count(*) AS _col2, 1 AS one FROM cloudtrail GROUP BY 1, 2"
+        );
+    }
+}

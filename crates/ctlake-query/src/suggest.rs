@@ -1,0 +1,101 @@
+//! "Did you mean": the nearest real column or field for a name that does not exist, because
+//! CloudTrail's JSON keys (`eventName`, `userIdentity.sessionContext`) are easy to misremember
+//! as `event_name` or `user_identity`.
+
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
+
+use arrow::datatypes::{DataType, Field};
+
+use crate::error::Error;
+
+/// Every column and nested struct path of the table, e.g.
+/// `useridentity.sessioncontext.sessionissuer.arn`.
+pub fn column_paths() -> Vec<String> {
+    fn walk(prefix: &str, field: &Field, out: &mut Vec<String>) {
+        let path = if prefix.is_empty() {
+            field.name().clone()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        if let DataType::Struct(children) = field.data_type() {
+            out.push(path.clone());
+            for c in children {
+                walk(&path, c, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    for f in ctlake_schema::table_schema().fields() {
+        walk("", f, &mut out);
+    }
+    out
+}
+
+/// The candidate nearest to `name`, if near enough to be what was meant.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let squash = |s: &str| s.to_lowercase().replace(['_', '-', ' '], "");
+    let wanted = squash(name);
+    let (best, distance) = candidates
+        .into_iter()
+        .map(|c| (c, strsim::damerau_levenshtein(&wanted, &squash(c))))
+        .min_by_key(|&(c, d)| (d, c.len()))?;
+    (distance <= (wanted.len() / 3).max(2)).then(|| best.to_string())
+}
+
+/// A planning error, turned into an unknown-column error with a suggestion where it is one.
+pub fn explain(e: DataFusionError) -> Error {
+    match e.find_root() {
+        DataFusionError::SchemaError(inner, _) => {
+            if let SchemaError::FieldNotFound {
+                field,
+                valid_fields,
+            } = inner.as_ref()
+            {
+                let names: Vec<&str> = valid_fields.iter().map(|c| c.name.as_str()).collect();
+                return Error::UnknownColumn {
+                    name: field.name.clone(),
+                    suggestion: nearest(&field.name, names),
+                };
+            }
+        }
+        DataFusionError::Plan(message) => {
+            if let Some(name) = message
+                .strip_prefix("Field ")
+                .and_then(|m| m.strip_suffix(" not found in struct"))
+            {
+                let paths = column_paths();
+                let leaves: Vec<&str> = paths
+                    .iter()
+                    .map(|p| p.rsplit('.').next().unwrap_or(p))
+                    .collect();
+                return Error::UnknownColumn {
+                    name: name.to_string(),
+                    suggestion: nearest(name, leaves),
+                };
+            }
+        }
+        _ => {}
+    }
+    Error::DataFusion(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_real_name() {
+        let paths = column_paths();
+        let names = || paths.iter().map(String::as_str);
+        assert_eq!(nearest("event_name", names()).as_deref(), Some("eventname"));
+        assert_eq!(
+            nearest("sourceIPAddres", names()).as_deref(),
+            Some("sourceipaddress")
+        );
+        assert_eq!(nearest("zzzz", names()), None);
+        assert!(paths.contains(&"useridentity.sessioncontext.sessionissuer.arn".to_string()));
+    }
+}
