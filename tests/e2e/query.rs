@@ -124,3 +124,141 @@ fn the_event_data_store_id_names_the_table_and_formats_parse() {
     let r = query(&lake, &["SELECT 1 AS one"]);
     assert!(r.stdout.contains("| one |"), "{}", r.stdout);
 }
+
+fn query_any(lake: &std::path::Path, args: &[&str]) -> Run {
+    let lake = lake.display().to_string();
+    let mut all = vec!["query", "--lake", lake.as_str()];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+#[test]
+fn markdown_lake_and_parquet_formats() {
+    let (dir, lake, expected) = sample_lake();
+    let r = query(
+        &lake,
+        &[
+            "--format",
+            "markdown",
+            "SELECT 'a|b' AS x, 2 AS y, NULL AS z",
+        ],
+    );
+    assert_eq!(r.stdout, "| x | y | z |\n|---|---|---|\n| a\\|b | 2 |  |\n");
+
+    // CloudTrail Lake's GetQueryResults shape. The planted StopLogging is at 03:10:00 on
+    // 2026-11-12 (the generator's scenario; DuckDB agrees in tests/slt/sample.slt).
+    let r = query(
+        &lake,
+        &[
+            "--format",
+            "lake",
+            "SELECT eventname, eventtime, count(*) FROM cloudtrail WHERE eventname = 'StopLogging' GROUP BY 1, 2",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["QueryStatus"], "FINISHED");
+    assert_eq!(
+        v["QueryResultRows"],
+        serde_json::json!([[
+            {"eventname": "StopLogging"},
+            {"eventtime": "2026-11-12 03:10:00.000"},
+            {"_col2": "1"}
+        ]])
+    );
+    let stats = &v["QueryStatistics"];
+    assert_eq!(stats["ResultsCount"], 1);
+    assert_eq!(stats["EventsScanned"], expected.events);
+    assert!(stats["BytesScanned"].as_u64().unwrap() > 0);
+
+    let out = dir.path().join("east.parquet");
+    let out_s = out.display().to_string();
+    query(
+        &lake,
+        &[
+            "--format",
+            "parquet",
+            "-o",
+            &out_s,
+            "SELECT eventid, eventtime FROM cloudtrail WHERE awsregion = 'us-east-1'",
+        ],
+    );
+    let want: u64 = expected
+        .partitions
+        .iter()
+        .filter(|(p, _)| p.starts_with("region=us-east-1/"))
+        .map(|(_, n)| n)
+        .sum();
+    let reader =
+        parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&out).unwrap())
+            .unwrap();
+    use parquet::file::reader::FileReader;
+    assert_eq!(reader.metadata().file_metadata().num_rows() as u64, want);
+}
+
+#[test]
+fn errors_exit_1_and_point_at_the_mistake() {
+    let (dir, lake, _) = sample_lake();
+    let r = query_any(
+        &lake,
+        &["SELECT eventname\nFROM cloudtrail\nWHERE eventname = = 'x'"],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr,
+        "error: syntax error at line 3, column 19: Expected: an expression, found: =\n  WHERE eventname = = 'x'\n                    ^\n"
+    );
+    let r = query_any(&lake, &["DROP TABLE cloudtrail"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("read-only: DROP TABLE"), "{}", r.stderr);
+    let r = query_any(&lake, &["SELECT sourceIPAddres FROM cloudtrail"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("did you mean sourceipaddress?"),
+        "{}",
+        r.stderr
+    );
+    // A lake that is not there is an environment error, also 1.
+    let r = query_any(&dir.path().join("nope"), &["SELECT 1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("run `ctlake ingest` first"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_foreign_store_id_reads_this_lake_with_a_notice_and_files_run_every_statement() {
+    let (dir, lake, expected) = sample_lake();
+    let r = query(
+        &lake,
+        &[
+            "--format",
+            "csv",
+            "SELECT count(*) AS n FROM 0f0e0d0c-0b0a-4998-8776-655443322110",
+        ],
+    );
+    assert_eq!(r.stdout, format!("n\n{}\n", expected.events));
+    assert_eq!(
+        r.stderr
+            .lines()
+            .filter(|l| l.starts_with("notice: "))
+            .count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("0f0e0d0c-0b0a-4998-8776-655443322110"));
+
+    let file = dir.path().join("two.sql");
+    std::fs::write(
+        &file,
+        "-- two statements\nSELECT 1 AS a;\nSELECT count(*) AS n FROM $EDS_ID WHERE awsregion = 'ap-east-1';\n",
+    )
+    .unwrap();
+    let r = query(
+        &lake,
+        &["--format", "csv", "-f", &file.display().to_string()],
+    );
+    assert_eq!(r.stdout, "a\n1\nn\n1\n");
+}

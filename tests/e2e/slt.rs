@@ -127,14 +127,17 @@ fn cloudtrail_lake_samples_on_the_sample() {
 /// expects.
 #[test]
 fn duckdb_agrees() {
-    if !duckdb_available() {
-        return;
+    if duckdb_available() {
+        oracle_check("sample.slt", &repo_root().join("data"));
     }
+}
+
+fn oracle_check(slt: &str, data: &Path) {
     let out = std::process::Command::new("python3")
         .arg(repo_root().join("tests/scripts/slt_oracle.py"))
         .arg("--check")
-        .arg(slt_dir().join("sample.slt"))
-        .arg(repo_root().join("data"))
+        .arg(slt_dir().join(slt))
+        .arg(data)
         .output()
         .unwrap();
     assert!(
@@ -143,4 +146,18 @@ fn duckdb_agrees() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn queries_over_a_real_corpus() {
+    let Some(src) = corpus("sans504") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&src], 0);
+    run_file(&slt_dir().join("sans504.slt"), &lake);
+    if duckdb_available() {
+        oracle_check("sans504.slt", &src);
+    }
 }

@@ -248,13 +248,17 @@ fn string_rows(
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), options))
             .collect::<Result<Vec<_>, _>>()?;
+        // Logical nulls: a NULL literal's column has no null buffer, only a Null type.
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         for row in 0..batch.num_rows() {
             rows.push(
-                batch
-                    .columns()
+                nulls
                     .iter()
                     .zip(&formatters)
-                    .map(|(c, f)| (!c.is_null(row)).then(|| f.value(row).to_string()))
+                    .map(|(n, f)| {
+                        let null = n.as_ref().is_some_and(|n| n.is_null(row));
+                        (!null).then(|| f.value(row).to_string())
+                    })
                     .collect(),
             );
         }

@@ -88,7 +88,7 @@ pub(super) fn principal_name(args: &[ColumnarValue], rows: usize) -> Result<Colu
         let arn_name = || field("arn").and_then(|a| arn_part(a, Part::Resource));
         let name = match field("type") {
             Some("Root") => Some("root"),
-            Some("IAMUser") => field("username").or_else(|| arn_name()),
+            Some("IAMUser") => field("username").or_else(arn_name),
             Some("AssumedRole") => text(issuer, "username", row).or_else(|| {
                 // assumed-role/<role>/<session>
                 arn_name().and_then(|r| r.split('/').nth(1))

@@ -185,9 +185,8 @@ pub(super) fn date_add(args: &[ColumnarValue], rows: usize) -> Result<ColumnarVa
     let value = array(&args[2], rows)?;
     if let Some(dates) = value.as_any().downcast_ref::<Date32Array>() {
         let mut out = Date32Builder::with_capacity(rows);
-        for row in 0..rows {
-            let (Some(unit), true, true) = (units[row], amount.is_valid(row), dates.is_valid(row))
-            else {
+        for (row, &unit) in units.iter().enumerate() {
+            let (Some(unit), true, true) = (unit, amount.is_valid(row), dates.is_valid(row)) else {
                 out.append_null();
                 continue;
             };
@@ -204,8 +203,8 @@ pub(super) fn date_add(args: &[ColumnarValue], rows: usize) -> Result<ColumnarVa
     let value = micros_array(&args[2], rows, "date_add")?;
     let ts = micros_of(&value);
     let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
-    for row in 0..rows {
-        let (Some(unit), true, true) = (units[row], amount.is_valid(row), ts.is_valid(row)) else {
+    for (row, &unit) in units.iter().enumerate() {
+        let (Some(unit), true, true) = (unit, amount.is_valid(row), ts.is_valid(row)) else {
             out.append_null();
             continue;
         };
@@ -236,8 +235,8 @@ pub(super) fn date_diff(args: &[ColumnarValue], rows: usize) -> Result<ColumnarV
     );
     let (a, b) = (micros_of(&a), micros_of(&b));
     let mut out = Int64Builder::with_capacity(rows);
-    for row in 0..rows {
-        let (Some(unit), true, true) = (units[row], a.is_valid(row), b.is_valid(row)) else {
+    for (row, &unit) in units.iter().enumerate() {
+        let (Some(unit), true, true) = (unit, a.is_valid(row), b.is_valid(row)) else {
             out.append_null();
             continue;
         };
