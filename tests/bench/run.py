@@ -8,7 +8,11 @@ What it measures, each as the median of --runs runs:
 - ingest throughput (records read per second of wall time, whole process);
 - peak RSS of the ingesting process (from wait4(2), the kernel's max-RSS counter that
   `/usr/bin/time -v` reports);
-- lake bytes against the source .json.gz bytes.
+- lake bytes against the source .json.gz bytes;
+- query latency: a suite of a dozen queries (point lookups, one-day and whole-lake
+  aggregations, map lookups, top-N), each run as a whole process by `ctlake query` and by
+  DuckDB (Python, `read_parquet` over the same lake files with hive partitioning); both must
+  return the same number of rows.
 
 The peer is DuckDB: read_json over the .json.gz files, unnest(Records), and a
 PARTITION_BY (region, date) COPY to Parquet, the way a DuckDB user builds the same lake.
@@ -42,6 +46,76 @@ COPY (
 ) TO '{out}' (FORMAT parquet, PARTITION_BY (region, date), OVERWRITE_OR_IGNORE)
 ''')
 """
+
+
+DUCKDB_QUERY = r"""
+import duckdb, sys
+lake, sql = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.sql(f"CREATE VIEW cloudtrail AS SELECT * FROM read_parquet('{lake}/cloudtrail/*/*/*.parquet', hive_partitioning = true)")
+rows = con.sql(sql).fetchall()
+print(len(rows))
+"""
+
+
+def query_suite(lake):
+    """(name, ctlake SQL, DuckDB SQL) per query; literals picked from the lake itself."""
+    def one(sql):
+        out = subprocess.run([CTLAKE, "query", "--lake", lake, "--format", "csv", sql], check=True,
+                             capture_output=True, text=True).stdout.splitlines()
+        return out[1].split(",")[0]
+    event_id = one("SELECT eventid FROM cloudtrail WHERE awsregion = 'us-east-1' ORDER BY eventtime DESC LIMIT 1")
+    arn = one("SELECT useridentity.arn FROM cloudtrail WHERE useridentity.type = 'IAMUser' LIMIT 1")
+    ip = one("SELECT sourceipaddress FROM cloudtrail WHERE sourceipaddress LIKE '198.%' LIMIT 1")
+    day = one("SELECT CAST(date_trunc('day', max(eventtime)) AS DATE) FROM cloudtrail")
+    day_bound = f"eventtime >= TIMESTAMP '{day} 00:00:00' AND eventtime < TIMESTAMP '{day} 00:00:00' + INTERVAL '1' DAY"
+    both = lambda sql: (sql, sql)
+    return [
+        ("point: eventid", *both(f"SELECT eventname, eventtime FROM cloudtrail WHERE eventid = '{event_id}'")),
+        ("point: user ARN", *both(f"SELECT eventtime, eventname FROM cloudtrail WHERE useridentity.arn = '{arn}' ORDER BY eventtime DESC LIMIT 100")),
+        ("point: source IP", *both(f"SELECT eventtime, eventname FROM cloudtrail WHERE sourceipaddress = '{ip}' ORDER BY eventtime DESC LIMIT 100")),
+        ("1 day: by event name", *both(f"SELECT eventname, count(*) AS n FROM cloudtrail WHERE {day_bound} GROUP BY 1 ORDER BY n DESC")),
+        ("1 day: errors by caller", *both(f"SELECT useridentity.arn, errorcode, count(*) AS n FROM cloudtrail WHERE {day_bound} AND errorcode IS NOT NULL GROUP BY 1, 2 ORDER BY n DESC LIMIT 20")),
+        ("all: by event source", *both("SELECT eventsource, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC")),
+        ("all: top callers", *both("SELECT useridentity.arn, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC LIMIT 10")),
+        ("all: events per hour", *both("SELECT date_trunc('hour', eventtime) AS h, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY 1")),
+        ("all: users per region", *both("SELECT awsregion, count(DISTINCT useridentity.arn) AS n FROM cloudtrail GROUP BY 1 ORDER BY 1")),
+        ("map: top S3 buckets",
+         "SELECT element_at(requestparameters, 'bucketName') AS b, count(*) AS n FROM cloudtrail WHERE eventsource = 's3.amazonaws.com' GROUP BY 1 ORDER BY n DESC LIMIT 10",
+         "SELECT requestparameters['bucketName'] AS b, count(*) AS n FROM cloudtrail WHERE eventsource = 's3.amazonaws.com' GROUP BY 1 ORDER BY n DESC LIMIT 10"),
+        ("map: logins without MFA",
+         "SELECT useridentity.arn, sourceipaddress FROM cloudtrail WHERE eventname = 'ConsoleLogin' AND element_at(additionaleventdata, 'MFAUsed') = 'No'",
+         "SELECT useridentity.arn, sourceipaddress FROM cloudtrail WHERE eventname = 'ConsoleLogin' AND additionaleventdata['MFAUsed'] = 'No'"),
+        ("1 day: top-N roles assumed",
+         f"SELECT element_at(requestparameters, 'roleArn') AS r, count(*) AS n FROM cloudtrail WHERE {day_bound} AND eventname = 'AssumeRole' GROUP BY 1 ORDER BY n DESC LIMIT 10",
+         f"SELECT requestparameters['roleArn'] AS r, count(*) AS n FROM cloudtrail WHERE {day_bound} AND eventname = 'AssumeRole' GROUP BY 1 ORDER BY n DESC LIMIT 10"),
+    ]
+
+
+def timed(cmd):
+    """Wall seconds of a whole process and its standard output."""
+    start = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return time.perf_counter() - start, out
+
+
+def run_queries(lake, runs, skip_duckdb):
+    """Median whole-process seconds per query for ctlake and DuckDB, checking row counts agree."""
+    results = []
+    for name, ct_sql, dk_sql in query_suite(lake):
+        ct, dk = [], []
+        for _ in range(runs):
+            s, out = timed([CTLAKE, "query", "--lake", lake, "--format", "csv", ct_sql])
+            ct.append(s)
+            ct_rows = len(out.splitlines()) - 1
+            if not skip_duckdb:
+                s, out = timed([sys.executable, "-c", DUCKDB_QUERY, lake, dk_sql])
+                dk.append(s)
+                dk_rows = int(out.strip())
+                if dk_rows != ct_rows:
+                    sys.exit(f"{name}: ctlake returned {ct_rows} rows, DuckDB {dk_rows}")
+        results.append((name, statistics.median(ct), statistics.median(dk) if dk else None, ct_rows))
+    return results
 
 
 def run_measured(cmd, peer=False):
@@ -87,6 +161,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--skip-ingest", action="store_true", help="reuse the lake of an earlier run; only run the queries")
     args = ap.parse_args()
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "ctlake"], cwd=ROOT, check=True)
@@ -99,6 +174,9 @@ def main():
     source_bytes = tree_bytes(corpus, ".json.gz")
 
     lake = os.path.join(args.work, "lake")
+    if args.skip_ingest:
+        print_queries(lake, args)
+        return
     ct_times, ct_rss = [], []
     for _ in range(args.runs):
         shutil.rmtree(lake, ignore_errors=True)
@@ -149,6 +227,30 @@ def main():
     print()
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))
+    print_queries(lake, args)
+
+
+def print_queries(lake, args):
+    results = run_queries(lake, args.runs, args.skip_duckdb)
+    print()
+    print(f"query latency, whole process, median of {args.runs} runs (DuckDB: python3 -c, import included)")
+    print()
+    print("| query | rows | ctlake (s) | DuckDB (s) | DuckDB / ctlake |")
+    print("|---|---|---|---|---|")
+    for name, ct, dk, rows in results:
+        ratio = f"{dk / ct:.2f}x" if dk else ""
+        print(f"| {name} | {rows:,} | {ct:.3f} | {'' if dk is None else f'{dk:.3f}'} | {ratio} |")
+    if not args.skip_duckdb:
+        ct_med = statistics.median(r[1] for r in results)
+        dk_med = statistics.median(r[2] for r in results)
+        worst = max(r[1] / r[2] for r in results)
+        print(f"| **median** | | {ct_med:.3f} | {dk_med:.3f} | {dk_med / ct_med:.2f}x |")
+        print()
+        print(f"target: ctlake median <= DuckDB's ({'met' if ct_med <= dk_med else 'NOT met'}); "
+              f"no query over 2x DuckDB's (worst {worst:.2f}x: {'met' if worst <= 2 else 'NOT met'})")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import duckdb"], check=True)
+        print(f"(python3 -c 'import duckdb' alone takes {time.perf_counter() - start:.3f} s of DuckDB's figures)")
 
 
 if __name__ == "__main__":

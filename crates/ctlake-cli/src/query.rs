@@ -304,12 +304,18 @@ fn lake_results(
                 .collect()
         })
         .collect();
-    let response = serde_json::json!({
-        "QueryStatus": "FINISHED",
-        "QueryStatistics": statistics,
-        "QueryResultRows": rows,
-    });
-    serde_json::to_writer_pretty(&mut *out, &response)?;
-    writeln!(out)?;
+    // Written key by key to keep the order of AWS's responses (serde_json sorts map keys).
+    let pretty = |v: &serde_json::Value| -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(v)?.replace('\n', "\n  "))
+    };
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"QueryStatus\": \"FINISHED\",")?;
+    writeln!(out, "  \"QueryStatistics\": {},", pretty(&statistics)?)?;
+    writeln!(
+        out,
+        "  \"QueryResultRows\": {}",
+        pretty(&serde_json::Value::Array(rows))?
+    )?;
+    writeln!(out, "}}")?;
     Ok(())
 }

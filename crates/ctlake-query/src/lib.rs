@@ -6,13 +6,32 @@
 //! over exactly the committed data files. Queries return Arrow record batches, whole or as a
 //! stream.
 //!
-//! ```no_run
-//! # async fn example() -> ctlake_query::Result<()> {
-//! let lake = ctlake_query::Lake::open("lake").await?;
-//! let batches = lake
-//!     .query("SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DESC LIMIT 5")
-//!     .await?;
-//! println!("{}", arrow::util::pretty::pretty_format_batches(&batches).unwrap());
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // Build a lake from the bundled sample, as `ctlake ingest data` would.
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("lake");
+//! # let sample = format!("{}/../../data", env!("CARGO_MANIFEST_DIR"));
+//! # let writer = ctlake_ingest::Lake::create(&path)?;
+//! # ctlake_ingest::ingest(&writer, &[sample], &Default::default(), &Default::default())?;
+//! # drop(writer);
+//! use arrow::array::AsArray;
+//!
+//! let runtime = tokio::runtime::Runtime::new()?;
+//! runtime.block_on(async {
+//!     let lake = ctlake_query::Lake::open(&path).await?;
+//!     // CloudTrail Lake SQL: the event data store ID would do as well as `cloudtrail`.
+//!     let batches = lake
+//!         .query(
+//!             "SELECT eventtime, principal_name(useridentity) AS who, sourceipaddress
+//!              FROM cloudtrail WHERE eventname = 'StopLogging'",
+//!         )
+//!         .await?;
+//!     println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+//!     let who = batches[0].column_by_name("who").unwrap().as_string::<i32>();
+//!     assert_eq!(who.value(0), "Admin");
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
 //! # Ok(())
 //! # }
 //! ```
@@ -228,3 +247,8 @@ async fn load_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
     }
     Ok(snapshot)
 }
+
+// The README's Rust example is compiled with the doc tests, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
