@@ -262,3 +262,41 @@ fn a_foreign_store_id_reads_this_lake_with_a_notice_and_files_run_every_statemen
     );
     assert_eq!(r.stdout, "a\n1\nn\n1\n");
 }
+
+/// The library: an empty lake has the whole schema, and reading all of a lake earns the hint
+/// to bound `eventtime` only when the lake is large (the threshold is a parameter, so the small
+/// sample stands in for a large lake here).
+#[test]
+fn empty_lakes_have_the_schema_and_unbounded_scans_get_a_hint() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let empty_src = dir.path().join("nothing");
+    std::fs::create_dir(&empty_src).unwrap();
+    let empty = dir.path().join("empty");
+    ingest(&empty, &[&empty_src], 0);
+    let (_sample_dir, lake, expected) = sample_lake();
+    runtime.block_on(async {
+        let l = ctlake_query::Lake::open(&empty).await.unwrap();
+        let b = l
+            .query("SELECT count(*) AS n FROM cloudtrail WHERE useridentity.sessioncontext.sessionissuer.arn IS NOT NULL")
+            .await
+            .unwrap();
+        assert_eq!(b[0].num_rows(), 1);
+        let cols = l
+            .query("SELECT column_name FROM information_schema.columns WHERE table_name = 'cloudtrail'")
+            .await
+            .unwrap();
+        // 34 event columns (CloudTrail Lake's, lower case) + region + date.
+        assert_eq!(cols.iter().map(|b| b.num_rows()).sum::<usize>(), 36);
+
+        let l = ctlake_query::Lake::open(&lake).await.unwrap();
+        l.query("SELECT count(*) FROM cloudtrail").await.unwrap();
+        let hint = l.unbounded_hint(1).expect("a whole-lake scan earns the hint");
+        assert!(hint.contains(&format!("all {} files", expected.partitions.len())), "{hint}");
+        assert_eq!(l.unbounded_hint(u64::MAX), None, "a small lake earns no hint");
+        l.query("SELECT count(*) FROM cloudtrail WHERE eventtime >= '2026-11-12' AND eventtime < '2026-11-13'")
+            .await
+            .unwrap();
+        assert_eq!(l.unbounded_hint(1), None, "a bounded query earns no hint");
+    });
+}
