@@ -13,6 +13,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 pub fn ctlake() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ctlake-e2e"));
     c.env_remove("CTLAKE_LAKE");
+    c.env_remove("CTLAKE_QUERIES");
     c
 }
 
@@ -24,7 +25,16 @@ pub struct Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    let out: Output = ctlake().args(args).output().expect("run ctlake");
+    run_env(args, &[])
+}
+
+/// Runs ctlake with extra environment variables.
+pub fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let mut c = ctlake();
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out: Output = c.args(args).output().expect("run ctlake");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

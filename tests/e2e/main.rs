@@ -9,4 +9,5 @@ mod crash;
 mod formats;
 mod query;
 mod sample;
+mod saved;
 mod slt;

@@ -47,6 +47,17 @@ struct LakeArg {
 }
 
 #[derive(Debug, Subcommand)]
+enum SavedAction {
+    /// List them with descriptions and parameters (the default).
+    List,
+    /// Print one in full, with where it was found.
+    Show {
+        /// Its name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs) into the lake.
     Ingest {
@@ -99,6 +110,41 @@ enum Command {
         /// After the result, print rows, files and partitions scanned, bytes and time (to stderr).
         #[arg(long)]
         stats: bool,
+        /// Run a saved query by name (`ctlake saved` lists them).
+        #[arg(long, value_name = "NAME", conflicts_with_all = ["sql", "command", "file"])]
+        saved: Option<String>,
+        /// A saved query's parameter value, bound as data (repeat for several).
+        #[arg(
+            long = "param",
+            value_name = "NAME=VALUE",
+            requires = "saved",
+            allow_hyphen_values = true
+        )]
+        params: Vec<String>,
+        /// Start of the time window: -15m, -36h, -7d, -2w, today, yesterday, now or an ISO date
+        /// (a saved query's `start`).
+        #[arg(
+            long,
+            value_name = "TIME",
+            requires = "saved",
+            allow_hyphen_values = true
+        )]
+        from: Option<String>,
+        /// End of the time window (a saved query's `end`).
+        #[arg(
+            long,
+            value_name = "TIME",
+            requires = "saved",
+            allow_hyphen_values = true
+        )]
+        to: Option<String>,
+    },
+    /// List the saved queries (the lake's `queries/`, `$CTLAKE_QUERIES`, the built-in library).
+    Saved {
+        #[command(subcommand)]
+        action: Option<SavedAction>,
+        #[command(flatten)]
+        lake: LakeArg,
     },
     /// Show what the lake holds: regions, dates, partitions, files, events, time range.
     Info {
@@ -204,15 +250,42 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             format,
             output,
             stats,
+            saved,
+            params,
+            from,
+            to,
         } => {
-            let sql = match (sql, command, file) {
-                (Some(s), _, _) | (None, Some(s), _) => s,
-                (None, None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading {}", f.display()))?,
-                (None, None, None) => anyhow::bail!("no query: give SQL, -c SQL or -f FILE"),
+            let what = match (saved, sql, command, file) {
+                (Some(name), ..) => {
+                    let mut given = std::collections::BTreeMap::new();
+                    for p in params {
+                        let (k, v) = p
+                            .split_once('=')
+                            .with_context(|| format!("--param {p}: expected NAME=VALUE"))?;
+                        given.insert(k.trim().trim_start_matches('$').to_string(), v.to_string());
+                    }
+                    given.extend(from.map(|f| ("start".to_string(), f)));
+                    given.extend(to.map(|t| ("end".to_string(), t)));
+                    query::What::Saved {
+                        name,
+                        params: given,
+                    }
+                }
+                (None, Some(s), _, _) | (None, None, Some(s), _) => query::What::Sql(s),
+                (None, None, None, Some(f)) => query::What::Sql(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                ),
+                (None, None, None, None) => {
+                    anyhow::bail!("no query: give SQL, -c SQL, -f FILE or --saved NAME")
+                }
             };
-            query::run(&lake.lake, &sql, format, output.as_deref(), stats)
+            query::run(&lake.lake, what, format, output.as_deref(), stats)
         }
+        Command::Saved { action, lake } => match action {
+            None | Some(SavedAction::List) => query::saved_list(&lake.lake, None),
+            Some(SavedAction::Show { name }) => query::saved_list(&lake.lake, Some(&name)),
+        },
         Command::Info { lake, json } => {
             let l = Lake::open(&lake.lake)?;
             let summary = l.summary()?;

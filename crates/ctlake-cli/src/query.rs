@@ -13,7 +13,9 @@ use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use ctlake_query::{Error, Lake};
+use std::collections::BTreeMap;
+
+use ctlake_query::{Error, Lake, saved};
 use futures::StreamExt;
 
 use crate::format::{bytes, count};
@@ -42,10 +44,23 @@ pub enum Format {
 /// Exit code of a query that fails (syntax, unknown column, refused statement, ...).
 pub const EXIT_QUERY: u8 = 1;
 
-/// Runs every statement of `sql` on the lake at `lake` and writes each result.
+/// What `ctlake query` runs.
+pub enum What {
+    /// SQL text: one or more statements.
+    Sql(String),
+    /// A saved query with parameter values (`--from`/`--to` are `start`/`end`).
+    Saved {
+        /// Its name.
+        name: String,
+        /// Given values.
+        params: BTreeMap<String, String>,
+    },
+}
+
+/// Runs `what` on the lake at `lake` and writes each result.
 pub fn run(
     lake: &Path,
-    sql: &str,
+    what: What,
     format: Format,
     output: Option<&Path>,
     stats: bool,
@@ -59,55 +74,139 @@ pub fn run(
         .context("starting the query runtime")?;
     runtime.block_on(async {
         let lake = Lake::open(lake).await?;
-        let translated = match lake.translate(sql) {
-            Ok(t) => t,
-            Err(e) => return Ok(report(&e, sql)),
-        };
-        for notice in &translated.notices {
-            eprintln!("{notice}");
-        }
         let mut out: Box<dyn Write + Send> = match output {
             Some(path) => Box::new(BufWriter::new(
                 File::create(path).with_context(|| format!("creating {}", path.display()))?,
             )),
             None => Box::new(BufWriter::new(io::stdout())),
         };
-        for statement in translated.statements {
+        let (sql, statements) = match what {
+            What::Saved { name, params } => {
+                let library = saved::Library::standard(Some(lake.root()))?;
+                let query = match library.get(&name) {
+                    Ok(q) => q,
+                    Err(e) => return Ok(report(&e, "")),
+                };
+                let started = Instant::now();
+                let frame = match lake.saved(query, &params).await {
+                    Ok(f) => f,
+                    Err(e) => return Ok(report(&e, &query.sql)),
+                };
+                for notice in lake.take_notices() {
+                    eprintln!("{notice}");
+                }
+                return finish(&lake, frame, format, &mut out, started, stats, &query.sql).await;
+            }
+            What::Sql(sql) => match lake.translate(&sql) {
+                Ok(t) => {
+                    for notice in &t.notices {
+                        eprintln!("{notice}");
+                    }
+                    (sql, t.statements)
+                }
+                Err(e) => return Ok(report(&e, &sql)),
+            },
+        };
+        for statement in statements {
             let started = Instant::now();
             let frame = match lake.plan(statement).await {
                 Ok(f) => f,
-                Err(e) => return Ok(report(&e, sql)),
+                Err(e) => return Ok(report(&e, &sql)),
             };
-            let rows = match write(&lake, frame, format, &mut out, started).await {
-                Ok(rows) => rows,
-                Err(e) => match e.downcast::<Error>() {
-                    Ok(e) => return Ok(report(&e, sql)),
-                    Err(e) => return Err(e),
-                },
-            };
-            out.flush()?;
-            let elapsed = started.elapsed();
-            let s = lake.scan_stats();
-            if stats {
-                eprintln!(
-                    "{} rows; scanned {} of {} files in {} partitions ({}, {} rows); {:.3} s",
-                    count(rows),
-                    count(s.files_scanned.load(Ordering::Relaxed)),
-                    count(s.files_total.load(Ordering::Relaxed)),
-                    count(s.partitions_scanned.load(Ordering::Relaxed)),
-                    bytes(s.bytes_scanned.load(Ordering::Relaxed)),
-                    count(s.rows_scanned.load(Ordering::Relaxed)),
-                    elapsed.as_secs_f64()
-                );
-            } else if format == Format::Table && io::stderr().is_terminal() {
-                eprintln!("{} rows in {:.3} s", count(rows), elapsed.as_secs_f64());
-            }
-            if let Some(hint) = lake.unbounded_hint(ctlake_query::LARGE_SCAN_BYTES) {
-                eprintln!("{hint}");
+            let code = finish(&lake, frame, format, &mut out, started, stats, &sql).await?;
+            if code != 0 {
+                return Ok(code);
             }
         }
         Ok(0)
     })
+}
+
+/// Runs a planned statement, writes its result and what `--stats` asks for.
+async fn finish(
+    lake: &Lake,
+    frame: datafusion::prelude::DataFrame,
+    format: Format,
+    out: &mut Box<dyn Write + Send>,
+    started: Instant,
+    stats: bool,
+    sql: &str,
+) -> anyhow::Result<u8> {
+    let rows = match write(lake, frame, format, out.as_mut(), started).await {
+        Ok(rows) => rows,
+        Err(e) => match e.downcast::<Error>() {
+            Ok(e) => return Ok(report(&e, sql)),
+            Err(e) => return Err(e),
+        },
+    };
+    out.flush()?;
+    let elapsed = started.elapsed();
+    let s = lake.scan_stats();
+    if stats {
+        eprintln!(
+            "{} rows; scanned {} of {} files in {} partitions ({}, {} rows); {:.3} s",
+            count(rows),
+            count(s.files_scanned.load(Ordering::Relaxed)),
+            count(s.files_total.load(Ordering::Relaxed)),
+            count(s.partitions_scanned.load(Ordering::Relaxed)),
+            bytes(s.bytes_scanned.load(Ordering::Relaxed)),
+            count(s.rows_scanned.load(Ordering::Relaxed)),
+            elapsed.as_secs_f64()
+        );
+    } else if format == Format::Table && io::stderr().is_terminal() {
+        eprintln!("{} rows in {:.3} s", count(rows), elapsed.as_secs_f64());
+    }
+    if let Some(hint) = lake.unbounded_hint(ctlake_query::LARGE_SCAN_BYTES) {
+        eprintln!("{hint}");
+    }
+    Ok(0)
+}
+
+/// `ctlake saved`: the saved queries visible from the lake, or one of them in full.
+pub fn saved_list(lake: &Path, show: Option<&str>) -> anyhow::Result<u8> {
+    let root = lake.canonicalize().ok();
+    let library = saved::Library::standard(root.as_deref())?;
+    let mut out = io::stdout().lock();
+    if let Some(name) = show {
+        let q = match library.get(name) {
+            Ok(q) => q,
+            Err(e) => return Ok(report(&e, "")),
+        };
+        let origin = match &q.origin {
+            saved::Origin::BuiltIn => "built in".to_string(),
+            saved::Origin::File(p) => p.display().to_string(),
+        };
+        writeln!(out, "-- from: {origin}")?;
+        write!(out, "{}", q.sql)?;
+        if !q.sql.ends_with('\n') {
+            writeln!(out)?;
+        }
+        return Ok(0);
+    }
+    let width = library.iter().map(|q| q.name.len()).max().unwrap_or(0);
+    for q in library.iter() {
+        let params: Vec<String> = q
+            .params
+            .iter()
+            .map(|p| match &p.default {
+                Some(d) => format!("{}={d}", p.name),
+                None => format!("{}=<{}>", p.name, p.ty.name()),
+            })
+            .collect();
+        let origin = match &q.origin {
+            saved::Origin::BuiltIn => "",
+            saved::Origin::File(_) => " (local)",
+        };
+        writeln!(out, "{:width$}  {}{origin}", q.name, q.description)?;
+        writeln!(
+            out,
+            "{:width$}  [{}] {}",
+            "",
+            q.tags.join(", "),
+            params.join(" ")
+        )?;
+    }
+    Ok(0)
 }
 
 /// Prints a query error, with the offending line and a caret for syntax errors.

@@ -682,6 +682,9 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
         }
         _ => {}
     }
+    if let Expr::Lambda(lambda) = expr {
+        return rewrite_lambda_fields(lambda);
+    }
     let Expr::Function(f) = expr else {
         return Ok(());
     };
@@ -792,6 +795,36 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
     Ok(())
 }
 
+/// Inside a lambda, `r.arn` (Trino's field access on the lambda's row parameter) becomes
+/// `r['arn']`, since DataFusion reads `r.arn` as column `arn` of a table `r`.
+fn rewrite_lambda_fields(
+    lambda: &mut datafusion::sql::sqlparser::ast::LambdaFunction,
+) -> Result<()> {
+    let params: Vec<String> = lambda
+        .params
+        .iter()
+        .map(|p| p.name.value.to_lowercase())
+        .collect();
+    let mut failed = None;
+    let _ = visit_expressions_mut(lambda.body.as_mut(), |e| {
+        if let Expr::CompoundIdentifier(parts) = e
+            && parts.len() >= 2
+            && params.contains(&parts[0].value.to_lowercase())
+        {
+            let fields: String = parts[1..]
+                .iter()
+                .map(|f| format!("['{}']", f.value.to_lowercase().replace('\'', "''")))
+                .collect();
+            match parse_expr(&format!("{}{fields}", parts[0])) {
+                Ok(new) => *e = new,
+                Err(err) => failed = Some(err),
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    failed.map_or(Ok(()), Err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -898,6 +931,10 @@ mod tests {
         assert_eq!(
             one("SELECT try(json_parse(a)) AS x FROM t"),
             "SELECT try_json_parse(a) AS x FROM t"
+        );
+        assert_eq!(
+            one("SELECT any_match(resources, r -> r.arn = 'x') AS y FROM t"),
+            "SELECT any_match(resources, r -> r['arn'] = 'x') AS y FROM t"
         );
         assert_eq!(
             one("SELECT all_match(a, x -> x > 1) AS y FROM t"),

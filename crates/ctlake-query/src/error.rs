@@ -56,6 +56,22 @@ pub enum Error {
         /// The nearest real name.
         suggestion: Option<String>,
     },
+    /// A time that is neither relative (`-7d`, `today`, `now`) nor an ISO date or timestamp.
+    #[error(
+        "cannot read {text:?} as a time: use -15m, -36h, -7d, -2w, now, today, yesterday or an ISO date"
+    )]
+    Time {
+        /// The text given.
+        text: String,
+    },
+    /// A saved query that cannot be found, read or bound.
+    #[error("saved query {name}: {message}")]
+    Saved {
+        /// The query's name (or file).
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Planning or running a query failed.
     #[error("{}", clean(.0))]
     DataFusion(DataFusionError),

@@ -40,8 +40,10 @@
 pub mod dialect;
 mod error;
 mod functions;
+pub mod saved;
 pub mod suggest;
 pub mod table;
+pub mod timespec;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -185,6 +187,55 @@ impl Lake {
             .unwrap_or_else(|p| p.into_inner())
             .extend(notices);
         self.plan(statements.remove(0)).await
+    }
+
+    /// Plans a saved query with its parameters bound as typed values: `given` values are read
+    /// by the parameter's type (never as SQL); the others take their defaults.
+    pub async fn saved(
+        &self,
+        query: &saved::SavedQuery,
+        given: &std::collections::BTreeMap<String, String>,
+    ) -> Result<DataFrame> {
+        let (mut values, sql_defaults) = saved::bind(query, given)?;
+        for (name, ty, expr) in sql_defaults {
+            let cast = match ty {
+                saved::ParamType::Timestamp => "TIMESTAMP",
+                saved::ParamType::String => "VARCHAR",
+                saved::ParamType::Integer => "BIGINT",
+                saved::ParamType::Boolean => "BOOLEAN",
+            };
+            let bad = |message: String| Error::Saved {
+                name: query.name.clone(),
+                message: format!("default of {name} ({expr}): {message}"),
+            };
+            let batches = self
+                .sql(&format!("SELECT CAST(({expr}) AS {cast})"))
+                .await
+                .map_err(|e| bad(e.to_string()))?
+                .collect()
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            let value = batches
+                .first()
+                .filter(|b| b.num_rows() == 1)
+                .map(|b| datafusion::common::ScalarValue::try_from_array(b.column(0), 0))
+                .transpose()?
+                .ok_or_else(|| bad("no value".into()))?;
+            values.insert(name, value);
+        }
+        let frame = self.sql(&query.sql).await.map_err(|e| match e {
+            Error::Syntax {
+                message,
+                line,
+                column,
+            } => Error::Syntax {
+                message: format!("{message} (in saved query {})", query.name),
+                line,
+                column,
+            },
+            other => other,
+        })?;
+        Ok(frame.with_param_values(values.into_iter().collect::<Vec<_>>())?)
     }
 
     /// Runs one statement and collects its result.
