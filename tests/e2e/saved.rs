@@ -242,3 +242,81 @@ fn nearer_folders_override_the_built_in_library() {
     );
     assert!(r.stdout.contains("queries/team-only.sql"), "{}", r.stdout);
 }
+
+#[test]
+fn lookup_prints_lookup_events_output() {
+    let (_dir, lake, _) = sample_lake();
+    let lake_s = lake.display().to_string();
+    let look = |extra: &[&str]| {
+        let mut args = vec![
+            "lookup",
+            "--lake",
+            &lake_s,
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-01",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    // The planted StopLogging: by bob's Admin session, 2026-11-12 03:10:00.
+    let r = look(&["-a", "EventName=StopLogging", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let events = v["Events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["EventName"], "StopLogging");
+    assert_eq!(e["EventSource"], "cloudtrail.amazonaws.com");
+    assert_eq!(e["ReadOnly"], "false");
+    assert_eq!(e["Username"], "bob");
+    assert_eq!(e["EventTime"], "2026-11-12T03:10:00+00:00");
+    assert!(e["Resources"].is_array());
+    let full: serde_json::Value =
+        serde_json::from_str(e["CloudTrailEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(full["eventID"], e["EventId"]);
+    assert_eq!(full["eventTime"], "2026-11-12T03:10:00Z");
+    assert_eq!(e["AccessKeyId"], full["userIdentity"]["accessKeyId"]);
+
+    // Several attributes at once (Event history takes one): the planted CreateUser.
+    let r = look(&[
+        "-a",
+        "EventSource=iam.amazonaws.com",
+        "-a",
+        "EventName=CreateUser",
+        "-a",
+        "ReadOnly=false",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["Events"].as_array().unwrap().len(), 1, "{}", r.stdout);
+
+    // Newest first, at most --max-results.
+    let r = look(&[
+        "-a",
+        "Username=ci-deployer",
+        "--max-results",
+        "3",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let times: Vec<&str> = v["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventTime"].as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 3);
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+
+    let r = look(&["-a", "Color=blue"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("EventId, EventName, ReadOnly"),
+        "{}",
+        r.stderr
+    );
+}

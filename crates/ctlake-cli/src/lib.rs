@@ -139,6 +139,42 @@ enum Command {
         )]
         to: Option<String>,
     },
+    /// Look up events by CloudTrail Event history's attributes (several at once), newest first.
+    Lookup {
+        /// NAME=VALUE, NAME one of EventId, EventName, ReadOnly, Username, ResourceType,
+        /// ResourceName, EventSource, AccessKeyId (repeat: all must match).
+        #[arg(
+            long = "attribute",
+            short = 'a',
+            value_name = "NAME=VALUE",
+            required = true
+        )]
+        attributes: Vec<String>,
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Start: -15m, -36h, -7d, -2w, today, yesterday, now or an ISO date.
+        #[arg(
+            long,
+            value_name = "TIME",
+            default_value = "-90d",
+            allow_hyphen_values = true
+        )]
+        from: String,
+        /// End (exclusive).
+        #[arg(
+            long,
+            value_name = "TIME",
+            default_value = "now",
+            allow_hyphen_values = true
+        )]
+        to: String,
+        /// At most this many events.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        max_results: usize,
+        /// `json` prints `aws cloudtrail lookup-events` output (Events, with CloudTrailEvent).
+        #[arg(long, value_enum, default_value_t = query::LookupOutput::Table)]
+        output: query::LookupOutput,
+    },
     /// List the saved queries (the lake's `queries/`, `$CTLAKE_QUERIES`, the built-in library).
     Saved {
         #[command(subcommand)]
@@ -281,6 +317,32 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             };
             query::run(&lake.lake, what, format, output.as_deref(), stats)
+        }
+        Command::Lookup {
+            attributes,
+            lake,
+            from,
+            to,
+            max_results,
+            output,
+        } => {
+            let mut pairs = Vec::new();
+            for a in &attributes {
+                let (k, v) = a
+                    .split_once('=')
+                    .with_context(|| format!("--attribute {a}: expected NAME=VALUE"))?;
+                pairs.push((
+                    ctlake_query::lookup::Attribute::parse(k.trim())?,
+                    v.to_string(),
+                ));
+            }
+            let lookup = ctlake_query::lookup::Lookup {
+                attributes: pairs,
+                from: ctlake_query::timespec::parse(&from)?,
+                to: ctlake_query::timespec::parse(&to)?,
+                max_results,
+            };
+            query::lookup(&lake.lake, &lookup, output)
         }
         Command::Saved { action, lake } => match action {
             None | Some(SavedAction::List) => query::saved_list(&lake.lake, None),

@@ -162,6 +162,156 @@ async fn finish(
     Ok(0)
 }
 
+/// What `ctlake lookup` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LookupOutput {
+    /// A table of time, event, user, source and key.
+    Table,
+    /// `aws cloudtrail lookup-events` JSON.
+    Json,
+}
+
+/// `ctlake lookup`: Event history's lookup over the lake.
+pub fn lookup(
+    lake: &Path,
+    lookup: &ctlake_query::lookup::Lookup,
+    output: LookupOutput,
+) -> anyhow::Result<u8> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    runtime.block_on(async {
+        let lake = Lake::open(lake).await?;
+        let frame = match lake.lookup(lookup).await {
+            Ok(f) => f,
+            Err(e) => return Ok(report(&e, "")),
+        };
+        let mut out: Box<dyn Write + Send> = Box::new(BufWriter::new(io::stdout()));
+        if output == LookupOutput::Table {
+            let frame = frame.select_columns(&[
+                "eventtime",
+                "eventname",
+                "username",
+                "eventsource",
+                "accesskeyid",
+                "readonly",
+            ])?;
+            return finish(
+                &lake,
+                frame,
+                Format::Table,
+                &mut out,
+                Instant::now(),
+                false,
+                "",
+            )
+            .await;
+        }
+        let batches = frame.collect().await.map_err(Error::from)?;
+        let mut events = Vec::new();
+        for b in &batches {
+            events.extend(lookup_events(b)?);
+        }
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "Events": events }))?;
+        writeln!(out)?;
+        out.flush()?;
+        Ok(0)
+    })
+}
+
+/// Rows of a lookup as `lookup-events` Events.
+fn lookup_events(b: &RecordBatch) -> anyhow::Result<Vec<serde_json::Value>> {
+    use arrow::array::{AsArray, StructArray};
+    use arrow::datatypes::TimestampMicrosecondType;
+    let text = |name: &str| -> anyhow::Result<&arrow::array::StringArray> {
+        b.column_by_name(name)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .with_context(|| format!("lookup: no text column {name}"))
+    };
+    let (id, name, key, source, user, json) = (
+        text("eventid")?,
+        text("eventname")?,
+        text("accesskeyid")?,
+        text("eventsource")?,
+        text("username")?,
+        text("eventjson")?,
+    );
+    let readonly = b
+        .column_by_name("readonly")
+        .context("readonly")?
+        .as_boolean();
+    let time = b
+        .column_by_name("eventtime")
+        .context("eventtime")?
+        .as_primitive::<TimestampMicrosecondType>();
+    let resources = b
+        .column_by_name("resources")
+        .context("resources")?
+        .as_list::<i32>();
+    let mut events = Vec::with_capacity(b.num_rows());
+    for row in 0..b.num_rows() {
+        let mut e = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                e.insert(k.to_string(), serde_json::Value::String(v));
+            }
+        };
+        let get = |a: &arrow::array::StringArray| a.is_valid(row).then(|| a.value(row).to_string());
+        put("EventId", get(id));
+        put("EventName", get(name));
+        put(
+            "ReadOnly",
+            readonly
+                .is_valid(row)
+                .then(|| readonly.value(row).to_string()),
+        );
+        put("AccessKeyId", get(key));
+        put(
+            "EventTime",
+            time.value_as_datetime(row)
+                .filter(|_| time.is_valid(row))
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()),
+        );
+        put("EventSource", get(source));
+        put("Username", get(user));
+        let mut list = Vec::new();
+        if resources.is_valid(row) {
+            let items = resources.value(row);
+            if let Some(items) = items.as_any().downcast_ref::<StructArray>() {
+                let field = |n: &str| {
+                    items
+                        .column_by_name(n)
+                        .and_then(|c| c.as_string_opt::<i32>().cloned())
+                };
+                let (ty, arn) = (field("type"), field("arn"));
+                for i in 0..items.len() {
+                    let v = |a: &Option<arrow::array::StringArray>| {
+                        a.as_ref()
+                            .filter(|a| a.is_valid(i))
+                            .map(|a| a.value(i).to_string())
+                    };
+                    let mut r = serde_json::Map::new();
+                    if let Some(t) = v(&ty) {
+                        r.insert("ResourceType".into(), t.into());
+                    }
+                    if let Some(n) = v(&arn) {
+                        r.insert("ResourceName".into(), n.into());
+                    }
+                    list.push(serde_json::Value::Object(r));
+                }
+            }
+        }
+        let cloudtrail_event = get(json);
+        e.insert("Resources".into(), serde_json::Value::Array(list));
+        if let Some(j) = cloudtrail_event {
+            e.insert("CloudTrailEvent".into(), j.into());
+        }
+        events.push(serde_json::Value::Object(e));
+    }
+    Ok(events)
+}
+
 /// `ctlake saved`: the saved queries visible from the lake, or one of them in full.
 pub fn saved_list(lake: &Path, show: Option<&str>) -> anyhow::Result<u8> {
     let root = lake.canonicalize().ok();

@@ -40,6 +40,7 @@
 pub mod dialect;
 mod error;
 mod functions;
+pub mod lookup;
 pub mod saved;
 pub mod suggest;
 pub mod table;
@@ -236,6 +237,15 @@ impl Lake {
             other => other,
         })?;
         Ok(frame.with_param_values(values.into_iter().collect::<Vec<_>>())?)
+    }
+
+    /// Plans an Event history lookup (see [`lookup`]).
+    pub async fn lookup(&self, lookup: &lookup::Lookup) -> Result<DataFrame> {
+        let (sql, values) = lookup.sql()?;
+        Ok(self
+            .sql(&sql)
+            .await?
+            .with_param_values(values.into_iter().collect::<Vec<_>>())?)
     }
 
     /// Runs one statement and collects its result.
