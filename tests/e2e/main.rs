@@ -8,6 +8,7 @@ mod corpora;
 mod crash;
 mod formats;
 mod query;
+mod report;
 mod sample;
 mod saved;
 mod slt;

@@ -9,6 +9,7 @@
 //! | 0 | success: everything read went into the lake |
 //! | 1 | usage or environment error (bad arguments, missing source, unusable lake), or a query that fails (syntax, unknown column, refused statement) |
 //! | 2 | the run finished, but some input was not ingested (a bad or foreign file, rejected records) |
+//! | 3 | `ctlake report --fail-on-findings`: a detection query returned rows |
 #![warn(missing_docs)]
 
 use std::ffi::OsString;
@@ -174,6 +175,37 @@ enum Command {
         /// `json` prints `aws cloudtrail lookup-events` output (Events, with CloudTrailEvent).
         #[arg(long, value_enum, default_value_t = query::LookupOutput::Table)]
         output: query::LookupOutput,
+    },
+    /// Run a set of saved queries and write index.html, report.md and a CSV and a JSON file per
+    /// query into a folder.
+    Report {
+        /// The report: `overview`, `security`, or a TOML spec file.
+        #[arg(long, default_value = "security", value_name = "NAME|FILE")]
+        spec: String,
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Start: -15m, -36h, -7d, -2w, today, yesterday, now or an ISO date.
+        #[arg(
+            long,
+            value_name = "TIME",
+            default_value = "-30d",
+            allow_hyphen_values = true
+        )]
+        from: String,
+        /// End (exclusive).
+        #[arg(
+            long,
+            value_name = "TIME",
+            default_value = "now",
+            allow_hyphen_values = true
+        )]
+        to: String,
+        /// The folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Exit with status 3 when a detection query returns rows (for CI and cron).
+        #[arg(long)]
+        fail_on_findings: bool,
     },
     /// List the saved queries (the lake's `queries/`, `$CTLAKE_QUERIES`, the built-in library).
     Saved {
@@ -344,6 +376,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             query::lookup(&lake.lake, &lookup, output)
         }
+        Command::Report {
+            spec,
+            lake,
+            from,
+            to,
+            out,
+            fail_on_findings,
+        } => query::run_report(
+            &lake.lake,
+            &spec,
+            ctlake_query::timespec::parse(&from)?,
+            ctlake_query::timespec::parse(&to)?,
+            &out,
+            fail_on_findings,
+        ),
         Command::Saved { action, lake } => match action {
             None | Some(SavedAction::List) => query::saved_list(&lake.lake, None),
             Some(SavedAction::Show { name }) => query::saved_list(&lake.lake, Some(&name)),

@@ -312,6 +312,61 @@ fn lookup_events(b: &RecordBatch) -> anyhow::Result<Vec<serde_json::Value>> {
     Ok(events)
 }
 
+/// Exit code of `ctlake report --fail-on-findings` when a detection query returns rows.
+pub const EXIT_FINDINGS: u8 = 3;
+
+/// `ctlake report`: runs a report spec and writes its files.
+pub fn run_report(
+    lake: &Path,
+    spec: &str,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+    out: &Path,
+    fail_on_findings: bool,
+) -> anyhow::Result<u8> {
+    use ctlake_query::report::Spec;
+    let spec = match spec {
+        "overview" | "security" => Spec::built_in(spec)?,
+        file => Spec::parse(
+            file,
+            &std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+        )?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    runtime.block_on(async {
+        let lake = Lake::open(lake).await?;
+        let library = saved::Library::standard(Some(lake.root()))?;
+        let started = Instant::now();
+        let r = match ctlake_query::report::run(&lake, &library, &spec, from, to).await {
+            Ok(r) => r,
+            Err(e) => return Ok(report(&e, "")),
+        };
+        r.write(out)?;
+        let findings = r.findings();
+        let mut stdout = io::stdout().lock();
+        writeln!(
+            stdout,
+            "{}: {} queries over {} events ({} .. {}), {} findings, in {:.2} s",
+            r.title,
+            r.sections.len(),
+            count(r.events),
+            from.format("%Y-%m-%d %H:%M"),
+            to.format("%Y-%m-%d %H:%M"),
+            count(findings as u64),
+            started.elapsed().as_secs_f64()
+        )?;
+        writeln!(stdout, "wrote {}", out.join("index.html").display())?;
+        Ok(if fail_on_findings && findings > 0 {
+            EXIT_FINDINGS
+        } else {
+            0
+        })
+    })
+}
+
 /// `ctlake saved`: the saved queries visible from the lake, or one of them in full.
 pub fn saved_list(lake: &Path, show: Option<&str>) -> anyhow::Result<u8> {
     let root = lake.canonicalize().ok();

@@ -75,6 +75,9 @@ pub enum Error {
     /// Planning or running a query failed.
     #[error("{}", clean(.0))]
     DataFusion(DataFusionError),
+    /// Writing a result failed.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// Reading the lake's objects failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),

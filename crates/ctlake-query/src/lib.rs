@@ -41,6 +41,7 @@ pub mod dialect;
 mod error;
 mod functions;
 pub mod lookup;
+pub mod report;
 pub mod saved;
 pub mod suggest;
 pub mod table;

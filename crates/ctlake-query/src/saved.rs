@@ -27,6 +27,11 @@ use crate::timespec;
 /// The query library built into ctlake (the repository's `queries/`).
 static BUILT_IN: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../queries");
 
+/// A file of the built-in library (e.g. `reports/security.toml`).
+pub fn built_in_file(path: &str) -> Option<&'static str> {
+    BUILT_IN.get_file(path).and_then(|f| f.contents_utf8())
+}
+
 /// The type of a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamType {

@@ -1,0 +1,228 @@
+//! Charts as inline SVG: no script, no network, and the same picture in every browser.
+
+use std::fmt::Write;
+
+use arrow::datatypes::DataType;
+
+use super::{Chart, Section};
+use crate::report::html::escape;
+
+const PALETTE: [&str; 9] = [
+    "#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5",
+    "#9c6b4e",
+];
+const WIDTH: f64 = 760.0;
+
+fn numeric(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+fn temporal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64
+    )
+}
+
+/// The SVG for a section, or `None` when it has no chart or nothing to draw.
+pub(super) fn svg(s: &Section) -> Option<String> {
+    if s.rows.is_empty() {
+        return None;
+    }
+    let fields = s.schema.fields();
+    let index = |name: &str| fields.iter().position(|f| f.name() == name);
+    let value = fields.iter().position(|f| numeric(f.data_type()))?;
+    match s.item.chart {
+        Chart::None => None,
+        Chart::Bar => {
+            let label = s
+                .item
+                .label
+                .as_deref()
+                .and_then(index)
+                .or_else(|| fields.iter().position(|f| !numeric(f.data_type())))
+                .unwrap_or(0);
+            Some(bars(s, label, value))
+        }
+        Chart::Line | Chart::Area => {
+            let x = fields.iter().position(|f| temporal(f.data_type()))?;
+            let series = s.item.label.as_deref().and_then(index).or_else(|| {
+                fields
+                    .iter()
+                    .enumerate()
+                    .position(|(i, f)| i != x && !numeric(f.data_type()))
+            });
+            Some(over_time(s, x, series, value, s.item.chart == Chart::Area))
+        }
+    }
+}
+
+fn number(v: &Option<String>) -> f64 {
+    v.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+fn bars(s: &Section, label: usize, value: usize) -> String {
+    let rows: Vec<_> = s.rows.iter().take(15).collect();
+    let max = rows
+        .iter()
+        .map(|r| number(&r[value]))
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let (left, bar_h, gap) = (260.0, 18.0, 6.0);
+    let height = rows.len() as f64 * (bar_h + gap) + gap;
+    let mut out = format!(
+        r#"<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let y = gap + i as f64 * (bar_h + gap);
+        let v = number(&r[value]);
+        let w = (WIDTH - left - 90.0) * v / max;
+        let name = r[label].as_deref().unwrap_or("(null)");
+        let shown: String = name.chars().take(40).collect();
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="end" class="label">{}</text><rect x="{left}" y="{y}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{}: {}</title></rect><text x="{:.1}" y="{}" class="value">{}</text>"#,
+            left - 8.0,
+            y + bar_h - 5.0,
+            escape(&shown),
+            PALETTE[0],
+            escape(name),
+            escape(r[value].as_deref().unwrap_or("")),
+            left + w + 6.0,
+            y + bar_h - 5.0,
+            escape(r[value].as_deref().unwrap_or("")),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked: bool) -> String {
+    // Points per (x, series); series ordered by their totals, the smallest folded into "other".
+    let mut xs: Vec<String> = s.rows.iter().filter_map(|r| r[x].clone()).collect();
+    xs.sort();
+    xs.dedup();
+    let name_of = |r: &Vec<Option<String>>| {
+        series
+            .map(|c| r[c].clone().unwrap_or_else(|| "(null)".into()))
+            .unwrap_or_else(|| s.schema.field(value).name().clone())
+    };
+    let mut totals: Vec<(String, f64)> = Vec::new();
+    for r in &s.rows {
+        let n = name_of(r);
+        match totals.iter_mut().find(|(k, _)| *k == n) {
+            Some((_, t)) => *t += number(&r[value]),
+            None => totals.push((n, number(&r[value]))),
+        }
+    }
+    totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let keep: Vec<String> = totals.iter().take(8).map(|(n, _)| n.clone()).collect();
+    let mut names = keep.clone();
+    if totals.len() > keep.len() {
+        names.push("other".into());
+    }
+    let mut grid = vec![vec![0.0; xs.len()]; names.len()];
+    for r in &s.rows {
+        let Some(xv) = &r[x] else { continue };
+        let Ok(xi) = xs.binary_search(xv) else {
+            continue;
+        };
+        let n = name_of(r);
+        let si = keep.iter().position(|k| *k == n).unwrap_or(names.len() - 1);
+        grid[si][xi] += number(&r[value]);
+    }
+    let (left, top, plot_w, plot_h) = (56.0, 10.0, WIDTH - 76.0, 200.0);
+    let legend_rows = names.len().div_ceil(4) as f64;
+    let height = top + plot_h + 30.0 + legend_rows * 18.0;
+    let column_max = (0..xs.len())
+        .map(|i| {
+            if stacked {
+                grid.iter().map(|g| g[i]).sum()
+            } else {
+                grid.iter().map(|g| g[i]).fold(0.0, f64::max)
+            }
+        })
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let px = |i: usize| {
+        left + if xs.len() > 1 {
+            plot_w * i as f64 / (xs.len() - 1) as f64
+        } else {
+            plot_w / 2.0
+        }
+    };
+    let py = |v: f64| top + plot_h - plot_h * v / column_max;
+    let mut out = format!(
+        r#"<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    let _ = write!(
+        out,
+        r##"<line x1="{left}" y1="{0}" x2="{1}" y2="{0}" stroke="#999"/><line x1="{left}" y1="{top}" x2="{left}" y2="{0}" stroke="#999"/><text x="{2}" y="{3}" text-anchor="end" class="value">{4}</text><text x="{2}" y="{0}" text-anchor="end" class="value">0</text>"##,
+        top + plot_h,
+        left + plot_w,
+        left - 6.0,
+        top + 10.0,
+        column_max,
+    );
+    let mut base = vec![0.0; xs.len()];
+    for (si, name) in names.iter().enumerate() {
+        let color = PALETTE[si % PALETTE.len()];
+        let tops: Vec<f64> = (0..xs.len())
+            .map(|i| {
+                if stacked {
+                    base[i] + grid[si][i]
+                } else {
+                    grid[si][i]
+                }
+            })
+            .collect();
+        let line: Vec<String> = (0..xs.len())
+            .map(|i| format!("{:.1},{:.1}", px(i), py(tops[i])))
+            .collect();
+        if stacked {
+            let under: Vec<String> = (0..xs.len())
+                .rev()
+                .map(|i| format!("{:.1},{:.1}", px(i), py(base[i])))
+                .collect();
+            let _ = write!(
+                out,
+                r#"<polygon points="{} {}" fill="{color}" fill-opacity="0.85"><title>{}</title></polygon>"#,
+                line.join(" "),
+                under.join(" "),
+                escape(name)
+            );
+            base = tops;
+        } else {
+            let _ = write!(
+                out,
+                r#"<polyline points="{}" fill="none" stroke="{color}" stroke-width="2"><title>{}</title></polyline>"#,
+                line.join(" "),
+                escape(name)
+            );
+        }
+    }
+    if let (Some(first), Some(last)) = (xs.first(), xs.last()) {
+        let _ = write!(
+            out,
+            r#"<text x="{left}" y="{0}" class="value">{1}</text><text x="{2}" y="{0}" text-anchor="end" class="value">{3}</text>"#,
+            top + plot_h + 16.0,
+            escape(first),
+            left + plot_w,
+            escape(last)
+        );
+    }
+    for (si, name) in names.iter().enumerate() {
+        let (col, row) = ((si % 4) as f64, (si / 4) as f64);
+        let (lx, ly) = (left + col * 170.0, top + plot_h + 34.0 + row * 18.0);
+        let _ = write!(
+            out,
+            r#"<rect x="{lx}" y="{}" width="10" height="10" fill="{}"/><text x="{}" y="{ly}" class="label">{}</text>"#,
+            ly - 9.0,
+            PALETTE[si % PALETTE.len()],
+            lx + 14.0,
+            escape(name)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}

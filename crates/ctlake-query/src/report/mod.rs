@@ -1,0 +1,270 @@
+//! Batch reports: a set of saved queries run over one time window and written as a
+//! self-contained HTML page (charts drawn as inline SVG, so it opens offline), a Markdown file
+//! with the same content, and one CSV and one JSON file per query.
+//!
+//! A report spec is a small TOML file:
+//!
+//! ```toml
+//! title = "Security findings"
+//! [[query]]
+//! name = "failed-console-logins"   # a saved query
+//! chart = "bar"                    # none (default), bar, line or area
+//! label = "sourceipaddress"        # optional: the bar labels / the series column
+//! params = { min_denials = "5" }   # optional parameter values
+//! ```
+//!
+//! A query tagged `detection` counts its rows as findings.
+
+mod chart;
+mod html;
+mod markdown;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::Array;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+
+use crate::Lake;
+use crate::error::{Error, Result};
+use crate::saved::{Library, SavedQuery};
+
+/// How a query's result is drawn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Chart {
+    /// A table only.
+    #[default]
+    None,
+    /// Horizontal bars: a label per row, its first numeric column as the length (top-N).
+    Bar,
+    /// A line per series over time.
+    Line,
+    /// Stacked areas per series over time.
+    Area,
+}
+
+/// One query of a report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// The saved query's name.
+    pub name: String,
+    /// How to draw it.
+    #[serde(default)]
+    pub chart: Chart,
+    /// The column of bar labels, or of series for line and area charts.
+    pub label: Option<String>,
+    /// Parameter values.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+}
+
+/// A report: a title and its queries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// The page's title.
+    pub title: String,
+    /// A line under the title.
+    #[serde(default)]
+    pub description: String,
+    /// The queries, in order.
+    #[serde(rename = "query")]
+    pub queries: Vec<Item>,
+}
+
+impl Spec {
+    /// Reads a spec from TOML.
+    pub fn parse(origin: &str, text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Saved {
+            name: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A built-in report: `overview` or `security`.
+    pub fn built_in(name: &str) -> Result<Self> {
+        let file =
+            crate::saved::built_in_file(&format!("reports/{name}.toml")).ok_or_else(|| {
+                Error::Saved {
+                    name: name.to_string(),
+                    message: "no such built-in report (overview, security)".into(),
+                }
+            })?;
+        Self::parse(name, file)
+    }
+}
+
+/// One query's result in a report.
+#[derive(Debug)]
+pub struct Section {
+    /// The saved query.
+    pub query: SavedQuery,
+    /// How it is drawn.
+    pub item: Item,
+    /// Its result's schema.
+    pub schema: SchemaRef,
+    /// Its result.
+    pub batches: Vec<RecordBatch>,
+    /// Each row's values as text (`None` for NULL).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Whether its rows are findings (the query is tagged `detection`).
+    pub detection: bool,
+}
+
+/// A report's results.
+#[derive(Debug)]
+pub struct Report {
+    /// The spec's title.
+    pub title: String,
+    /// The spec's description.
+    pub description: String,
+    /// The time window.
+    pub from: NaiveDateTime,
+    /// Its end (exclusive).
+    pub to: NaiveDateTime,
+    /// Events in the window.
+    pub events: u64,
+    /// The queries' results, in spec order.
+    pub sections: Vec<Section>,
+}
+
+impl Report {
+    /// Findings: rows of detection queries.
+    pub fn findings(&self) -> usize {
+        self.sections
+            .iter()
+            .filter(|s| s.detection)
+            .map(|s| s.rows.len())
+            .sum()
+    }
+
+    /// Writes `index.html`, `report.md` and a CSV and a JSON file per query into `dir`.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        let io = |e: std::io::Error| Error::Saved {
+            name: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        std::fs::write(dir.join("index.html"), html::render(self)).map_err(io)?;
+        std::fs::write(dir.join("report.md"), markdown::render(self)).map_err(io)?;
+        for s in &self.sections {
+            let csv =
+                std::fs::File::create(dir.join(format!("{}.csv", s.query.name))).map_err(io)?;
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(csv);
+            if s.batches.is_empty() {
+                w.write(&RecordBatch::new_empty(s.schema.clone()))?;
+            }
+            for b in &s.batches {
+                w.write(b)?;
+            }
+            let json =
+                std::fs::File::create(dir.join(format!("{}.json", s.query.name))).map_err(io)?;
+            let mut w = arrow::json::ArrayWriter::new(json);
+            for b in &s.batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs every query of `spec` on `lake` over `[from, to)`.
+pub async fn run(
+    lake: &Lake,
+    library: &Library,
+    spec: &Spec,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Report> {
+    let micros = |t: NaiveDateTime| t.and_utc().timestamp_micros();
+    let events = lake
+        .sql(&format!(
+            "SELECT count(*) FROM cloudtrail WHERE eventtime >= to_timestamp_micros({}) AND eventtime < to_timestamp_micros({})",
+            micros(from),
+            micros(to)
+        ))
+        .await?
+        .collect()
+        .await?;
+    let events = events
+        .first()
+        .and_then(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .map(|a| a.value(0) as u64)
+        })
+        .unwrap_or(0);
+    let window = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut sections = Vec::with_capacity(spec.queries.len());
+    for item in &spec.queries {
+        let query = library.get(&item.name)?.clone();
+        let mut params = item.params.clone();
+        for (name, t) in [("start", from), ("end", to)] {
+            if query.param(name).is_some() {
+                params.entry(name.to_string()).or_insert_with(|| window(t));
+            }
+        }
+        let frame = lake.saved(&query, &params).await?;
+        let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        let rows = text_rows(&batches)?;
+        let detection = query.tags.iter().any(|t| t == "detection");
+        sections.push(Section {
+            query,
+            item: item.clone(),
+            schema,
+            batches,
+            rows,
+            detection,
+        });
+    }
+    Ok(Report {
+        title: spec.title.clone(),
+        description: spec.description.clone(),
+        from,
+        to,
+        events,
+        sections,
+    })
+}
+
+fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
+    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S"));
+    let mut rows = Vec::new();
+    for b in batches {
+        let formatters = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let nulls: Vec<_> = b.columns().iter().map(|c| c.logical_nulls()).collect();
+        for row in 0..b.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .zip(&nulls)
+                    .map(|(f, n)| {
+                        let null = n.as_ref().is_some_and(|n| n.is_null(row));
+                        (!null).then(|| f.value(row).to_string())
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(rows)
+}
+
+/// The heading a section is shown under: the query's name in words.
+pub fn heading(s: &Section) -> String {
+    s.query.name.replace('-', " ")
+}
