@@ -68,10 +68,7 @@ pub fn run(
     if format == Format::Parquet && output.is_none() && io::stdout().is_terminal() {
         anyhow::bail!("--format parquet writes binary: give -o FILE or redirect standard output");
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the query runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let lake = Lake::open(lake).await?;
         let mut out: Box<dyn Write + Send> = match output {
@@ -177,10 +174,7 @@ pub fn lookup(
     lookup: &ctlake_query::lookup::Lookup,
     output: LookupOutput,
 ) -> anyhow::Result<u8> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the query runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let lake = Lake::open(lake).await?;
         let frame = match lake.lookup(lookup).await {
@@ -332,10 +326,7 @@ pub fn run_report(
             &std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
         )?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the query runtime")?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         let lake = Lake::open(lake).await?;
         let library = saved::Library::standard(Some(lake.root()))?;
@@ -412,6 +403,14 @@ pub fn saved_list(lake: &Path, show: Option<&str>) -> anyhow::Result<u8> {
         )?;
     }
     Ok(0)
+}
+
+/// The runtime every query command runs in.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")
 }
 
 /// Prints a query error, with the offending line and a caret for syntax errors.

@@ -6,10 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Array, Int64Array, Int64Builder,
-    StringArray, StringBuilder,
-};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::ColumnarValue;
@@ -22,50 +19,45 @@ fn strings(arg: &ColumnarValue, rows: usize) -> Result<ArrayRef> {
     array(arg, rows)
 }
 
-/// Applies `f` to each non-null string, building a string column.
+/// Applies `f` to each non-null string, building a column of `A` (NULL stays NULL).
+fn map_rows<T, A>(
+    input: &StringArray,
+    mut f: impl FnMut(usize, &str) -> Result<Option<T>>,
+) -> Result<ColumnarValue>
+where
+    A: FromIterator<Option<T>> + Array + 'static,
+{
+    let out: A = (0..input.len())
+        .map(|row| {
+            if input.is_null(row) {
+                Ok(None)
+            } else {
+                f(row, input.value(row))
+            }
+        })
+        .collect::<Result<A>>()?;
+    Ok(ColumnarValue::Array(Arc::new(out)))
+}
+
 fn map_text(
     input: &StringArray,
-    mut f: impl FnMut(usize, &str) -> Result<Option<String>>,
+    f: impl FnMut(usize, &str) -> Result<Option<String>>,
 ) -> Result<ColumnarValue> {
-    let mut out = StringBuilder::with_capacity(input.len(), input.len() * 16);
-    for row in 0..input.len() {
-        if input.is_null(row) {
-            out.append_null();
-        } else {
-            out.append_option(f(row, input.value(row))?);
-        }
-    }
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    map_rows::<_, StringArray>(input, f)
 }
 
 fn map_int(
     input: &StringArray,
-    mut f: impl FnMut(usize, &str) -> Result<Option<i64>>,
+    f: impl FnMut(usize, &str) -> Result<Option<i64>>,
 ) -> Result<ColumnarValue> {
-    let mut out = Int64Builder::with_capacity(input.len());
-    for row in 0..input.len() {
-        if input.is_null(row) {
-            out.append_null();
-        } else {
-            out.append_option(f(row, input.value(row))?);
-        }
-    }
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    map_rows::<_, Int64Array>(input, f)
 }
 
 fn map_bool(
     input: &StringArray,
-    mut f: impl FnMut(usize, &str) -> Result<Option<bool>>,
+    f: impl FnMut(usize, &str) -> Result<Option<bool>>,
 ) -> Result<ColumnarValue> {
-    let mut out = BooleanBuilder::with_capacity(input.len());
-    for row in 0..input.len() {
-        if input.is_null(row) {
-            out.append_null();
-        } else {
-            out.append_option(f(row, input.value(row))?);
-        }
-    }
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    map_rows::<_, BooleanArray>(input, f)
 }
 
 /// Compact JSON text, as Trino prints a JSON value.
