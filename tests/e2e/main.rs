@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod common;
+mod compact;
 mod corpora;
 mod crash;
 mod formats;
@@ -11,4 +12,5 @@ mod query;
 mod report;
 mod sample;
 mod saved;
+mod shell;
 mod slt;

@@ -300,3 +300,50 @@ fn empty_lakes_have_the_schema_and_unbounded_scans_get_a_hint() {
         assert_eq!(l.unbounded_hint(1), None, "a bounded query earns no hint");
     });
 }
+
+#[test]
+fn a_memory_limit_spills_or_fails_cleanly_but_never_takes_the_machine() {
+    let (_dir, lake, expected) = sample_lake();
+    let lake = lake.display().to_string();
+    let sql = "SELECT count(*) AS ids, sum(n) AS events FROM \
+               (SELECT eventid, count(*) AS n FROM cloudtrail GROUP BY eventid ORDER BY eventid)";
+    // Far below what the aggregation holds unlimited: it spills and still answers right (the
+    // Python reader's count of distinct events).
+    let r = run(&[
+        "--memory-limit",
+        "256K",
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        &lake,
+        sql,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!("ids,events\n{0},{0}\n", expected.events),
+        "{}",
+        r.stderr
+    );
+    // Below what even one batch needs: a clear error and exit 1, not an abort.
+    let r = run(&["--memory-limit", "1K", "query", "--lake", &lake, sql]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("Failed to allocate"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    // Sizes are checked.
+    let r = run(&[
+        "--memory-limit",
+        "lots",
+        "query",
+        "--lake",
+        &lake,
+        "SELECT 1",
+    ]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("expected a size such as 512M"),
+        "{}",
+        r.stderr
+    );
+}

@@ -120,12 +120,43 @@ pub fn ingest_summary(
         r.write_seconds,
         r.commit_seconds
     )?;
+    if r.compaction.partitions > 0 {
+        writeln!(
+            out,
+            "compacted:  {} partitions, {} small files into {} in {:.2} s",
+            count(r.compaction.partitions as u64),
+            count(r.compaction.files_before as u64),
+            count(r.compaction.files_after as u64),
+            r.compaction.seconds
+        )?;
+    }
     writeln!(
         out,
         "lake:       {} (event data store {id})",
         lake.display()
     )?;
     Ok(())
+}
+
+/// What `ctlake compact` did.
+pub fn compact_summary(out: &mut impl Write, r: &ctlake_ingest::CompactReport) -> io::Result<()> {
+    if r.partitions == 0 {
+        return writeln!(
+            out,
+            "nothing to compact: no partition holds several small files"
+        );
+    }
+    writeln!(
+        out,
+        "compacted {} partitions: {} files ({}) into {} ({}), {} events, in {:.2} s",
+        count(r.partitions as u64),
+        count(r.files_before as u64),
+        bytes(r.bytes_before),
+        count(r.files_after as u64),
+        bytes(r.bytes_after),
+        count(r.rows),
+        r.seconds
+    )
 }
 
 /// `ctlake info` as text.

@@ -26,6 +26,7 @@ use ctlake_ingest::{IngestOptions, IngestReport, Lake, Progress};
 
 mod format;
 mod query;
+mod shell;
 
 /// Exit code: usage or environment error.
 pub const EXIT_USAGE: u8 = 1;
@@ -37,7 +38,40 @@ pub const EXIT_PARTIAL: u8 = 2;
 #[command(name = "ctlake", version, about, max_term_width = 100)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Memory the query engine may hold (query, shell, lookup, report), e.g. 512M or 4G;
+    /// sorts and aggregations spill to temporary files beyond it. `none`: no limit.
+    /// [default: half the machine's memory]
+    #[arg(long, global = true, env = "CTLAKE_MEMORY_LIMIT", value_name = "SIZE", value_parser = parse_size)]
+    memory_limit: Option<MemoryLimit>,
+}
+
+/// `--memory-limit`: bytes, or no limit.
+#[derive(Debug, Clone, Copy)]
+struct MemoryLimit(Option<usize>);
+
+/// `512M`, `4G`, `100k`, a plain byte count, or `none`.
+fn parse_size(s: &str) -> Result<MemoryLimit, String> {
+    let t = s.trim().to_ascii_lowercase();
+    if t == "none" || t == "0" {
+        return Ok(MemoryLimit(None));
+    }
+    let (digits, unit) = t.split_at(
+        t.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len()),
+    );
+    let shift = match unit.trim().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("{s}: expected a size such as 512M or 4G")),
+    };
+    let n: f64 = digits
+        .parse()
+        .map_err(|_| format!("{s}: expected a size such as 512M or 4G"))?;
+    Ok(MemoryLimit(Some((n * (1u64 << shift) as f64) as usize)))
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +94,18 @@ enum SavedAction {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The interactive SQL shell (also plain `ctlake` on a terminal). `\\?` lists its commands.
+    Shell {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Ingest these files or folders first (only what the lake does not hold yet), e.g.
+        /// `--ingest data` for the bundled sample.
+        #[arg(long = "ingest", value_name = "SRC")]
+        ingest: Vec<String>,
+        /// The history file [default: $XDG_STATE_HOME/ctlake/history].
+        #[arg(long, env = "CTLAKE_HISTORY", value_name = "FILE")]
+        history: Option<PathBuf>,
+    },
     /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs) into the lake.
     Ingest {
         /// Files, folders (walked recursively) and glob patterns.
@@ -82,6 +128,25 @@ enum Command {
         /// Source files per commit: a crash loses at most this many files' work.
         #[arg(long, default_value_t = 50_000, value_name = "N")]
         batch_files: usize,
+        /// Do not compact the partitions this run touched, however many small files they hold.
+        #[arg(long)]
+        no_compact: bool,
+    },
+    /// Merge each partition's small files into files of the target size (ingest does this by
+    /// itself once a partition holds 8 small files). Readers see every event exactly once
+    /// throughout.
+    Compact {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Only this partition: `REGION/YYYY-MM-DD` or `region=R/date=D` (repeat for several).
+        #[arg(long = "partition", value_name = "PARTITION")]
+        partitions: Vec<String>,
+        /// Megabytes per output file.
+        #[arg(long, default_value_t = 128, value_name = "MB")]
+        target_mb: u64,
+        /// No summary.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run CloudTrail Lake SQL over the lake (the table is `cloudtrail`, the lake's event data
     /// store ID, or `$EDS_ID`). Several statements separated by `;` run in turn.
@@ -291,7 +356,25 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    match cli.command {
+    if let Some(limit) = cli.memory_limit {
+        query::set_memory_limit(limit.0);
+    }
+    let Some(command) = cli.command else {
+        if io::stdin().is_terminal() && io::stdout().is_terminal() {
+            let lake = std::env::var_os("CTLAKE_LAKE")
+                .map_or_else(|| PathBuf::from("lake"), PathBuf::from);
+            let history = std::env::var_os("CTLAKE_HISTORY").map(PathBuf::from);
+            return shell::run(&lake, &[], history);
+        }
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return Ok(EXIT_USAGE);
+    };
+    match command {
+        Command::Shell {
+            lake,
+            ingest,
+            history,
+        } => shell::run(&lake.lake, &ingest, history),
         Command::Ingest {
             sources,
             lake,
@@ -300,15 +383,46 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             threads,
             memory_budget,
             batch_files,
+            no_compact,
         } => {
             let opts = IngestOptions {
                 keep_duplicates,
                 threads,
                 memory_budget: memory_budget.max(16) << 20,
                 batch_files: batch_files.max(1),
+                compact: !no_compact,
                 ..Default::default()
             };
             ingest(&sources, &lake.lake, &opts, quiet)
+        }
+        Command::Compact {
+            lake,
+            partitions,
+            target_mb,
+            quiet,
+        } => {
+            let mut keys = Vec::new();
+            for p in &partitions {
+                let hive = match p.split_once('/') {
+                    Some((r, d)) if !p.contains('=') => format!("region={r}/date={d}"),
+                    _ => p.clone(),
+                };
+                keys.push(
+                    ctlake_schema::layout::PartitionKey::from_path(&hive)
+                        .with_context(|| format!("--partition {p}: expected REGION/YYYY-MM-DD"))?,
+                );
+            }
+            let l = Lake::open(&lake.lake)?;
+            let opts = ctlake_ingest::CompactOptions {
+                target_bytes: target_mb.max(1) << 20,
+                partitions: keys,
+                ..Default::default()
+            };
+            let r = ctlake_ingest::compact(&l, &opts)?;
+            if !quiet {
+                format::compact_summary(&mut io::stdout().lock(), &r)?;
+            }
+            Ok(0)
         }
         Command::Query {
             sql,

@@ -70,7 +70,7 @@ pub fn run(
     }
     let runtime = runtime()?;
     runtime.block_on(async {
-        let lake = Lake::open(lake).await?;
+        let lake = open(lake).await?;
         let mut out: Box<dyn Write + Send> = match output {
             Some(path) => Box::new(BufWriter::new(
                 File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -176,7 +176,7 @@ pub fn lookup(
 ) -> anyhow::Result<u8> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let lake = Lake::open(lake).await?;
+        let lake = open(lake).await?;
         let frame = match lake.lookup(lookup).await {
             Ok(f) => f,
             Err(e) => return Ok(report(&e, "")),
@@ -328,7 +328,7 @@ pub fn run_report(
     };
     let runtime = runtime()?;
     runtime.block_on(async {
-        let lake = Lake::open(lake).await?;
+        let lake = open(lake).await?;
         let library = saved::Library::standard(Some(lake.root()))?;
         let started = Instant::now();
         let r = match ctlake_query::report::run(&lake, &library, &spec, from, to).await {
@@ -405,8 +405,25 @@ pub fn saved_list(lake: &Path, show: Option<&str>) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `--memory-limit`, when given.
+static MEMORY_LIMIT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+
+/// Sets the query memory limit of every lake this process opens (`None`: no limit).
+pub(crate) fn set_memory_limit(limit: Option<usize>) {
+    let _ = MEMORY_LIMIT.set(limit);
+}
+
+/// Opens a lake for queries, with `--memory-limit` applied.
+pub(crate) async fn open(path: &Path) -> ctlake_query::Result<Lake> {
+    let mut options = ctlake_query::Options::default();
+    if let Some(limit) = MEMORY_LIMIT.get() {
+        options.memory_limit = *limit;
+    }
+    Lake::open_with(path, &options).await
+}
+
 /// The runtime every query command runs in.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -414,7 +431,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Prints a query error, with the offending line and a caret for syntax errors.
-fn report(e: &Error, sql: &str) -> u8 {
+pub(crate) fn report(e: &Error, sql: &str) -> u8 {
     let mut err = io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
     if let Error::Syntax { line, column, .. } = e
@@ -428,7 +445,7 @@ fn report(e: &Error, sql: &str) -> u8 {
 }
 
 /// Timestamps as CloudTrail Lake and the shell show them.
-fn display_options(lake_style: bool) -> FormatOptions<'static> {
+pub(crate) fn display_options(lake_style: bool) -> FormatOptions<'static> {
     let format = if lake_style {
         "%Y-%m-%d %H:%M:%S%.3f"
     } else {
@@ -441,7 +458,7 @@ fn display_options(lake_style: bool) -> FormatOptions<'static> {
 }
 
 /// Runs a planned statement and writes its result; returns the row count.
-async fn write(
+pub(crate) async fn write(
     lake: &Lake,
     frame: datafusion::prelude::DataFrame,
     format: Format,
@@ -540,7 +557,7 @@ async fn write(
 }
 
 /// Each row's values as display strings, `None` for NULL.
-fn string_rows(
+pub(crate) fn string_rows(
     batches: &[RecordBatch],
     options: &FormatOptions,
 ) -> anyhow::Result<Vec<Vec<Option<String>>>> {

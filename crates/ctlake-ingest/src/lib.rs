@@ -12,12 +12,14 @@
 //! - [`decode`] parses each record once, straight into Arrow column builders, one decoder
 //!   thread per core;
 //! - [`writer`] sorts each partition's rows by event time and encodes Parquet;
+//! - [`compact`] rewrites a partition's small files into files of the target size;
 //! - [`manifest`] commits a run's files and sources atomically and recovers after crashes;
 //! - [`pipeline`] runs the whole thing with bounded memory.
 //!
 //! The lake layout and table schema are defined in `ctlake-schema`.
 #![warn(missing_docs)]
 
+pub mod compact;
 pub mod decode;
 mod error;
 pub mod framing;
@@ -28,6 +30,7 @@ pub mod source;
 pub mod store;
 pub mod writer;
 
+pub use compact::{CompactOptions, CompactReport, compact};
 pub use error::{Error, Result};
 pub use lake::{Lake, LakeSummary};
 pub use pipeline::{FileProblem, IngestOptions, IngestReport, Progress, ingest};

@@ -130,6 +130,9 @@ pub struct Pending {
     pub batch: u32,
     /// `(from, to)` pairs.
     pub moves: Vec<(String, String)>,
+    /// Files the commit removes from the table, deleted once it is in the log (compaction).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletes: Vec<String>,
 }
 
 /// The state of the lake at one point of the log.
@@ -255,7 +258,13 @@ pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
             continue;
         };
         match serde_json::from_slice::<Pending>(&bytes) {
-            Ok(p) if snap.committed.contains(&(p.run.clone(), p.batch)) => report.finished += 1,
+            Ok(p) if snap.committed.contains(&(p.run.clone(), p.batch)) => {
+                // Committed: finish what the crash interrupted (deleting replaced files).
+                for path in &p.deletes {
+                    store.delete(path)?;
+                }
+                report.finished += 1;
+            }
             Ok(p) => {
                 for (from, to) in &p.moves {
                     store.delete(to)?;
@@ -281,14 +290,28 @@ pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
 pub fn commit(
     store: &LakeStore,
     snap: &mut Snapshot,
+    entry: Commit,
+    moves: Vec<(String, String)>,
+) -> Result<()> {
+    commit_replacing(store, snap, entry, moves, Vec::new())
+}
+
+/// [`commit`] for a commit that replaces files: `deletes` (the files its entry removes) are
+/// deleted after the log entry is written and before the marker goes, so a crash in between
+/// is finished by [`recover`].
+pub fn commit_replacing(
+    store: &LakeStore,
+    snap: &mut Snapshot,
     mut entry: Commit,
     moves: Vec<(String, String)>,
+    deletes: Vec<String>,
 ) -> Result<()> {
     entry.seq = snap.seq + 1;
     let pending = Pending {
         run: entry.run.clone(),
         batch: entry.batch,
         moves: moves.clone(),
+        deletes,
     };
     let marker = pending_path(&entry.run, entry.batch);
     store.put(
@@ -301,6 +324,9 @@ pub fn commit(
     let body = serde_json::to_vec(&entry).expect("commit serialises");
     if !store.put_if_absent(&layout::log_entry_path(entry.seq), Bytes::from(body))? {
         return Err(Error::CommitConflict(entry.seq));
+    }
+    for path in &pending.deletes {
+        store.delete(path)?;
     }
     store.delete(&marker)?;
     store.remove_empty_tree(&format!("{}/{}", layout::STAGING_DIR, entry.run));
@@ -391,6 +417,7 @@ mod tests {
             run: "r2".into(),
             batch: 0,
             moves: vec![("_ctlake/staging/r2/b.parquet".into(), to.into())],
+            deletes: Vec::new(),
         };
         store
             .put(

@@ -32,6 +32,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::compact;
 use crate::decode::{Decoder, PartitionRows, id_key};
 use crate::framing::{FrameError, Framer, Item};
 use crate::lake::Lake;
@@ -54,6 +55,9 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Source files per commit.
     pub batch_files: usize,
+    /// Compact the partitions the run touched once they hold
+    /// [`compact::AUTO_MIN_SMALL_FILES`] small files (see [`compact`]).
+    pub compact: bool,
 }
 
 impl Default for IngestOptions {
@@ -64,6 +68,7 @@ impl Default for IngestOptions {
             memory_budget: 256 << 20,
             batch_bytes: 2 << 30,
             batch_files: 50_000,
+            compact: true,
         }
     }
 }
@@ -131,6 +136,8 @@ pub struct IngestReport {
     pub commit_seconds: f64,
     /// What recovery cleaned up from earlier crashed runs.
     pub recovery: Recovery,
+    /// What the automatic compaction of the touched partitions did.
+    pub compaction: compact::CompactReport,
 }
 
 impl IngestReport {
@@ -228,6 +235,14 @@ pub fn ingest(
         )?;
         start = end;
         batch_no += 1;
+    }
+    if opts.compact && !report.partitions.is_empty() {
+        let compaction = compact::CompactOptions {
+            partitions: report.partitions.iter().cloned().collect(),
+            min_small_files: compact::AUTO_MIN_SMALL_FILES,
+            ..Default::default()
+        };
+        report.compaction = compact::compact_locked(store, &mut snap, &compaction)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

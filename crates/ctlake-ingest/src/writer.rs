@@ -34,6 +34,45 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// a page.
 pub const ZSTD_LEVEL: i32 = 1;
 
+/// The rows of `batches` as one batch ordered by (`eventtime`, `eventid`): the order of every
+/// data file, whatever order the decoders (or the files being compacted) delivered them in.
+pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
+    // Sort (batch, row) positions, then gather the rows in that order in one pass: one copy
+    // of the data, not a concatenation and then a sorted copy of it.
+    let mut keys: Vec<(i64, &str, u32, u32)> =
+        Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
+    for (bi, batch) in batches.iter().enumerate() {
+        let times = batch
+            .column_by_name(EVENT_TIME)
+            .expect("eventtime column")
+            .as_primitive::<TimestampMicrosecondType>();
+        let ids = batch
+            .column_by_name(EVENT_ID)
+            .expect("eventid column")
+            .as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            // Rows without an id sort first among equal times; decoders always set the time.
+            let id = if ids.is_valid(row) {
+                ids.value(row)
+            } else {
+                ""
+            };
+            keys.push((times.value(row), id, bi as u32, row as u32));
+        }
+    }
+    keys.sort_unstable();
+    let indices: Vec<(usize, usize)> = keys.iter().map(|k| (k.2 as usize, k.3 as usize)).collect();
+    drop(keys);
+    if batches.len() == 1 && indices.iter().enumerate().all(|(i, k)| k.1 == i) {
+        return Ok(batches[0].clone());
+    }
+    if batches.is_empty() {
+        return Ok(RecordBatch::new_empty(ctlake_schema::event_schema()));
+    }
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    Ok(interleave_record_batch(&refs, &indices)?)
+}
+
 /// A Parquet file encoded in memory.
 #[derive(Debug)]
 pub struct EncodedFile {
@@ -75,44 +114,15 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
 
 /// Sorts `batches` (all of one partition) by event time and encodes them as one file.
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<EncodedFile> {
-    // Sort (batch, row) positions by (eventtime, eventid), then gather the rows in that order
-    // in one pass: one copy of the data, not a concatenation and then a sorted copy of it.
-    let mut keys: Vec<(i64, &str, u32, u32)> =
-        Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-    for (bi, batch) in batches.iter().enumerate() {
-        let times = batch
-            .column_by_name(EVENT_TIME)
-            .expect("eventtime column")
-            .as_primitive::<TimestampMicrosecondType>();
-        let ids = batch
-            .column_by_name(EVENT_ID)
-            .expect("eventid column")
-            .as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            // Rows without an id sort first among equal times; decoders always set the time.
-            let id = if ids.is_valid(row) {
-                ids.value(row)
-            } else {
-                ""
-            };
-            keys.push((times.value(row), id, bi as u32, row as u32));
-        }
-    }
-    keys.sort_unstable();
-    let (min_time, max_time) = match (keys.first(), keys.last()) {
-        (Some(a), Some(b)) => (a.0, b.0),
-        _ => (0, 0),
+    let batch = sort_rows(batches)?;
+    let times = batch
+        .column_by_name(EVENT_TIME)
+        .expect("eventtime column")
+        .as_primitive::<TimestampMicrosecondType>();
+    let (min_time, max_time) = match times.len() {
+        0 => (0, 0),
+        n => (times.value(0), times.value(n - 1)),
     };
-    let indices: Vec<(usize, usize)> = keys.iter().map(|k| (k.2 as usize, k.3 as usize)).collect();
-    drop(keys);
-    let batch = if batches.len() == 1 && indices.iter().enumerate().all(|(i, k)| k.1 == i) {
-        batches[0].clone()
-    } else {
-        let refs: Vec<&RecordBatch> = batches.iter().collect();
-        interleave_record_batch(&refs, &indices)?
-    };
-    drop(indices);
-
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4);
     let mut writer = ArrowWriter::try_new(
         &mut out,

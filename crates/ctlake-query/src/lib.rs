@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 use ctlake_ingest::manifest::{Commit, LakeInfo, Snapshot};
 use ctlake_schema::layout;
+use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
@@ -77,11 +78,48 @@ pub struct Lake {
     stats: Arc<ScanStats>,
     snapshot: Snapshot,
     notices: Mutex<Vec<String>>,
+    table: Arc<LakeTable>,
+    url: ObjectStoreUrl,
+}
+
+/// How a lake's query session is set up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Bytes the session's operators may hold (sorts, aggregations, joins); beyond it they
+    /// spill to temporary files where DataFusion can, and fail with a clear error where it
+    /// cannot. `None`: no limit.
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            memory_limit: Some(default_memory_limit()),
+        }
+    }
+}
+
+/// Half the machine's memory (4 GiB when it cannot be read): a `GROUP BY eventid` over a
+/// whole lake spills rather than take the machine down with it.
+pub fn default_memory_limit() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map_or(4 << 30, |kb| kb * 1024 / 2)
 }
 
 impl Lake {
-    /// Opens the lake in a local folder.
+    /// Opens the lake in a local folder with the default [`Options`].
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, &Options::default()).await
+    }
+
+    /// Opens the lake in a local folder.
+    pub async fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
         let path = path.as_ref();
         let not_a_lake = |message: &str| Error::Lake {
             location: path.display().to_string(),
@@ -100,25 +138,117 @@ impl Lake {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("ctlake", "default");
-        let ctx = SessionContext::new_with_config(config);
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if let Some(limit) = options.memory_limit {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         functions::register(&ctx);
         // One store per lake, named by the lake's id, so several lakes can share a session.
         let url = format!("ctlake://{}/", info.id);
         let store_url = url::Url::parse(&url).map_err(|e| not_a_lake(&e.to_string()))?;
         ctx.register_object_store(&store_url, Arc::clone(&store));
         let files = snapshot.files.values().cloned().collect();
-        let table = Arc::new(LakeTable::new(ObjectStoreUrl::parse(&url)?, files));
+        let url = ObjectStoreUrl::parse(&url)?;
+        let table = Arc::new(LakeTable::new(url.clone(), files));
         let stats = table.stats();
-        ctx.register_table(TABLE, table.clone())?;
-        ctx.register_table(format!("\"{}\"", info.id).as_str(), table)?;
-        Ok(Self {
+        let lake = Self {
             ctx,
             info,
             root,
             stats,
             snapshot,
             notices: Mutex::new(Vec::new()),
-        })
+            table,
+            url,
+        };
+        lake.register(lake.table.clone())?;
+        Ok(lake)
+    }
+
+    /// Registers `provider` as the table, under its name and the lake's event data store ID.
+    fn register(&self, provider: Arc<dyn TableProvider>) -> Result<()> {
+        for name in [TABLE.to_string(), format!("\"{}\"", self.info.id)] {
+            self.ctx.deregister_table(name.as_str())?;
+            self.ctx
+                .register_table(name.as_str(), Arc::clone(&provider))?;
+        }
+        Ok(())
+    }
+
+    /// Bounds every later query's view of the table to `from <= eventtime < to` (either end
+    /// open when `None`), as the shell's `\from` and `\to` do. The bound is a filter under
+    /// the table name, so it prunes files and row groups like a `WHERE` on `eventtime`.
+    pub fn set_window(
+        &self,
+        from: Option<chrono::NaiveDateTime>,
+        to: Option<chrono::NaiveDateTime>,
+    ) -> Result<()> {
+        use datafusion::prelude::{col, lit};
+        let micros = |t: chrono::NaiveDateTime| {
+            lit(datafusion::common::ScalarValue::TimestampMicrosecond(
+                Some(t.and_utc().timestamp_micros()),
+                None,
+            ))
+        };
+        let time = || col(ctlake_schema::schema::EVENT_TIME);
+        let bounds: Vec<_> = [
+            from.map(|f| time().gt_eq(micros(f))),
+            to.map(|t| time().lt(micros(t))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let provider: Arc<dyn TableProvider> =
+            match datafusion::logical_expr::utils::conjunction(bounds) {
+                None => self.table.clone(),
+                Some(bound) => self
+                    .ctx
+                    .read_table(self.table.clone())?
+                    .filter(bound)?
+                    .into_view(),
+            };
+        self.register(provider)
+    }
+
+    /// Up to `per_column` distinct keys of each map column (`requestparameters`,
+    /// `useridentity.sessioncontext.attributes`, ...) among the first `rows` events that have
+    /// one: what the shell completes after `element_at(requestparameters, '`. It reads through
+    /// its own table, so it leaves [`Lake::scan_stats`] alone and can run beside a query.
+    pub async fn map_key_sample(
+        &self,
+        rows: usize,
+        per_column: usize,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+        use arrow::array::AsArray;
+        // A private session over the same store: the sample's scans stay out of the lake's
+        // counters and its table name out of the user's catalog.
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.ctx.runtime_env());
+        let files = self.snapshot.files.values().cloned().collect();
+        ctx.register_table("sample", Arc::new(LakeTable::new(self.url.clone(), files)))?;
+        let mut out = std::collections::BTreeMap::new();
+        for path in suggest::map_paths() {
+            let mut parts = path.split('.');
+            let mut column = parts.next().unwrap_or_default().to_string();
+            for p in parts {
+                column.push_str(&format!("['{p}']"));
+            }
+            let sql = format!(
+                "SELECT DISTINCT k FROM (SELECT unnest(map_keys(m)) AS k FROM \
+                 (SELECT {column} AS m FROM sample WHERE {column} IS NOT NULL LIMIT {rows})) \
+                 ORDER BY k LIMIT {per_column}"
+            );
+            let mut keys = Vec::new();
+            for batch in ctx.sql(&sql).await?.collect().await? {
+                if let Some(k) = batch.column(0).as_string_opt::<i32>() {
+                    keys.extend(k.iter().flatten().map(str::to_string));
+                }
+            }
+            if !keys.is_empty() {
+                out.insert(path, keys);
+            }
+        }
+        Ok(out)
     }
 
     /// The lake's event data store ID.
@@ -275,6 +405,12 @@ impl Lake {
             )
         })
     }
+}
+
+/// A type's name as Trino (and so CloudTrail Lake) writes it: `varchar`, `timestamp(6)`,
+/// `map(varchar, varchar)`, `array(row(...))`.
+pub fn type_name(t: &arrow::datatypes::DataType) -> String {
+    functions::text::trino_type(t)
 }
 
 /// The size from which reading a whole lake earns [`Lake::unbounded_hint`]'s hint.

@@ -12,19 +12,22 @@ use crate::error::Error;
 /// Every column and nested struct path of the table, e.g.
 /// `useridentity.sessioncontext.sessionissuer.arn`.
 pub fn column_paths() -> Vec<String> {
-    fn walk(prefix: &str, field: &Field, out: &mut Vec<String>) {
+    columns().into_iter().map(|(path, _)| path).collect()
+}
+
+/// Every column and nested struct path with its type, structs before their fields.
+pub fn columns() -> Vec<(String, DataType)> {
+    fn walk(prefix: &str, field: &Field, out: &mut Vec<(String, DataType)>) {
         let path = if prefix.is_empty() {
             field.name().clone()
         } else {
             format!("{prefix}.{}", field.name())
         };
+        out.push((path.clone(), field.data_type().clone()));
         if let DataType::Struct(children) = field.data_type() {
-            out.push(path.clone());
             for c in children {
                 walk(&path, c, out);
             }
-        } else {
-            out.push(path);
         }
     }
     let mut out = Vec::new();
@@ -32,6 +35,16 @@ pub fn column_paths() -> Vec<String> {
         walk("", f, &mut out);
     }
     out
+}
+
+/// The paths of the table's `map<string,string>` columns, nested ones included
+/// (`useridentity.sessioncontext.attributes`).
+pub fn map_paths() -> Vec<String> {
+    columns()
+        .into_iter()
+        .filter(|(_, t)| matches!(t, DataType::Map(..)))
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// The candidate nearest to `name`, if near enough to be what was meant.

@@ -11,7 +11,7 @@
 mod arn;
 mod collection;
 mod json;
-mod text;
+pub(crate) mod text;
 mod time;
 
 use arrow::datatypes::{DataType, TimeUnit};

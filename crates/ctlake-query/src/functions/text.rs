@@ -13,7 +13,7 @@ use regex::Regex;
 use super::{array, constant_str};
 
 /// Trino's name for a type.
-pub(super) fn trino_type(t: &DataType) -> String {
+pub(crate) fn trino_type(t: &DataType) -> String {
     match t {
         DataType::Null => "unknown".into(),
         DataType::Boolean => "boolean".into(),

@@ -1,0 +1,336 @@
+//! Compaction: a partition's many small files become a few files of the target size.
+//!
+//! Incremental ingestion of 5-minute deliveries leaves one small file per partition per run;
+//! every query then pays an open and a footer read per file. Compaction rewrites them with the
+//! same guarantees as ingestion:
+//!
+//! - rows are unchanged (same events, same values; deduplication already happened at ingest),
+//!   and each output file is sorted by `eventtime` like every data file;
+//! - the new files are staged, moved and committed with one log entry that adds them and
+//!   removes the old ones, so a reader of the log sees either the old files or the new ones,
+//!   never both and never neither; the old files are deleted after the commit, by the commit's
+//!   pending marker, so a crash at any point leaves nothing recovery cannot finish or undo.
+//!
+//! Memory stays bounded by streaming: input files are taken in time order and files whose time
+//! ranges overlap are merged together (they are few: one ingest run writes one file per
+//! partition); the rest are copied through batch by batch into the current output file, which
+//! is closed when it reaches the target size.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use ctlake_schema::event_schema;
+use ctlake_schema::layout::{self, PartitionKey};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+
+use crate::lake::Lake;
+use crate::manifest::{self, Commit, CommitCounts, FileEntry, Snapshot};
+use crate::store::LakeStore;
+use crate::writer;
+use crate::{Error, Result};
+
+/// The size compaction aims each file at.
+pub const TARGET_BYTES: u64 = 128 << 20;
+
+/// How many files smaller than half the target a partition may hold before `ctlake ingest`
+/// compacts it.
+pub const AUTO_MIN_SMALL_FILES: usize = 8;
+
+/// What to compact.
+#[derive(Debug, Clone)]
+pub struct CompactOptions {
+    /// Bytes per output file.
+    pub target_bytes: u64,
+    /// Only these partitions (all when empty).
+    pub partitions: Vec<PartitionKey>,
+    /// Only partitions holding at least this many files smaller than half the target.
+    pub min_small_files: usize,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        Self {
+            target_bytes: TARGET_BYTES,
+            partitions: Vec::new(),
+            min_small_files: 2,
+        }
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Default, Clone)]
+pub struct CompactReport {
+    /// Partitions rewritten.
+    pub partitions: usize,
+    /// Files replaced.
+    pub files_before: usize,
+    /// Files written in their place.
+    pub files_after: usize,
+    /// Bytes of the replaced files.
+    pub bytes_before: u64,
+    /// Bytes of the new files.
+    pub bytes_after: u64,
+    /// Rows moved.
+    pub rows: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Compacts the lake's partitions (see the module docs). Takes the write lock.
+pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport> {
+    let _lock = lake.lock()?;
+    let mut snap = lake.snapshot()?;
+    manifest::recover(lake.store(), &snap)?;
+    compact_locked(lake.store(), &mut snap, opts)
+}
+
+/// Compaction for a caller that already holds the write lock (ingest's automatic pass).
+pub(crate) fn compact_locked(
+    store: &LakeStore,
+    snap: &mut Snapshot,
+    opts: &CompactOptions,
+) -> Result<CompactReport> {
+    let started = std::time::Instant::now();
+    let small = opts.target_bytes / 2;
+    let mut work: Vec<(PartitionKey, Vec<FileEntry>)> = snap
+        .partitions()
+        .into_iter()
+        .filter(|(key, _)| opts.partitions.is_empty() || opts.partitions.contains(key))
+        .filter_map(|(key, files)| {
+            let mut small_files: Vec<FileEntry> = files
+                .into_iter()
+                .filter(|f| f.bytes < small)
+                .cloned()
+                .collect();
+            (small_files.len() >= opts.min_small_files.max(2)).then(|| {
+                small_files.sort_by_key(|f| (f.min_time_us, f.max_time_us));
+                (key, small_files)
+            })
+        })
+        .collect();
+    work.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut report = CompactReport::default();
+    if work.is_empty() {
+        return Ok(report);
+    }
+    let run = uuid::Uuid::now_v7().to_string();
+    let schema = event_schema();
+    let threads = rayon::current_num_threads().max(1);
+    // A round of partitions per core at a time, each committed as soon as it is written: the
+    // cores stay busy, memory holds one partition's merge per core, and a crash loses at most
+    // the round in flight.
+    let mut batch = 0u32;
+    for round in work.chunks(threads) {
+        let staged: Vec<Result<Vec<Staged>>> = round
+            .par_iter()
+            .map(|(key, files)| rewrite(store, &schema, &run, key, files, opts.target_bytes))
+            .collect();
+        for ((_, old), new) in round.iter().zip(staged) {
+            let new = new?;
+            let entry = Commit {
+                seq: 0,
+                run: run.clone(),
+                batch,
+                committed_at: chrono::Utc::now().to_rfc3339(),
+                writer: format!("ctlake {} compact", env!("CARGO_PKG_VERSION")),
+                sources: Vec::new(),
+                add: new.iter().map(|s| s.entry.clone()).collect(),
+                remove: old.iter().map(|f| f.path.clone()).collect(),
+                rejects_file: None,
+                counts: CommitCounts::default(),
+            };
+            batch += 1;
+            let moves = new
+                .iter()
+                .map(|s| (s.from.clone(), s.entry.path.clone()))
+                .collect();
+            let deletes: Vec<String> = old.iter().map(|f| f.path.clone()).collect();
+            manifest::commit_replacing(store, snap, entry, moves, deletes)?;
+            report.partitions += 1;
+            report.files_before += old.len();
+            report.files_after += new.len();
+            report.bytes_before += old.iter().map(|f| f.bytes).sum::<u64>();
+            report.bytes_after += new.iter().map(|s| s.entry.bytes).sum::<u64>();
+            report.rows += new.iter().map(|s| s.entry.rows).sum::<u64>();
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+struct Staged {
+    from: String,
+    entry: FileEntry,
+}
+
+/// An output file being filled.
+struct Output {
+    writer: ArrowWriter<Vec<u8>>,
+    rows: u64,
+    min_time: i64,
+    max_time: i64,
+}
+
+/// Rewrites one partition's files into staged files of about `target` bytes.
+fn rewrite(
+    store: &LakeStore,
+    schema: &SchemaRef,
+    run: &str,
+    key: &PartitionKey,
+    files: &[FileEntry],
+    target: u64,
+) -> Result<Vec<Staged>> {
+    let mut staged = Vec::new();
+    let mut out: Option<Output> = None;
+    let finish = |out: Output, staged: &mut Vec<Staged>| -> Result<()> {
+        let bytes = out.writer.into_inner()?;
+        let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
+        let from = format!("{}/{run}/{key}/{name}", layout::STAGING_DIR);
+        let size = bytes.len() as u64;
+        store.put(&from, Bytes::from(bytes))?;
+        staged.push(Staged {
+            from,
+            entry: FileEntry {
+                path: format!("{}/{name}", key.dir()),
+                region: key.region.clone(),
+                date: key.date,
+                rows: out.rows,
+                bytes: size,
+                min_time_us: out.min_time,
+                max_time_us: out.max_time,
+            },
+        });
+        Ok(())
+    };
+    for group in overlapping(files) {
+        let (min_time, max_time) = (
+            group.iter().map(|f| f.min_time_us).min().unwrap_or(0),
+            group.iter().map(|f| f.max_time_us).max().unwrap_or(0),
+        );
+        let o = match out.as_mut() {
+            Some(o) => o,
+            None => out.insert(Output {
+                writer: ArrowWriter::try_new(
+                    Vec::new(),
+                    Arc::clone(schema),
+                    Some(writer::writer_properties(schema)),
+                )?,
+                rows: 0,
+                min_time,
+                max_time,
+            }),
+        };
+        o.min_time = o.min_time.min(min_time);
+        o.max_time = o.max_time.max(max_time);
+        if let [single] = group {
+            // Sorted already and overlapping nothing: copied through, batch by batch.
+            for batch in read(store, single)? {
+                let batch = batch?;
+                o.rows += batch.num_rows() as u64;
+                o.writer.write(&batch)?;
+            }
+        } else {
+            let mut batches = Vec::new();
+            for f in group {
+                for b in read(store, f)? {
+                    batches.push(b?);
+                }
+            }
+            let merged = writer::sort_rows(&batches)?;
+            drop(batches);
+            o.rows += merged.num_rows() as u64;
+            o.writer.write(&merged)?;
+        }
+        let size = o.writer.bytes_written() as u64 + o.writer.in_progress_size() as u64;
+        if size >= target {
+            let full = out.take().expect("present");
+            finish(full, &mut staged)?;
+        }
+    }
+    if let Some(last) = out.take() {
+        finish(last, &mut staged)?;
+    }
+    Ok(staged)
+}
+
+/// Files in time order, grouped where their time ranges overlap (those must be merged).
+fn overlapping(files: &[FileEntry]) -> Vec<&[FileEntry]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    let mut reach = i64::MIN;
+    for (i, f) in files.iter().enumerate() {
+        if i > start && f.min_time_us > reach {
+            groups.push(&files[start..i]);
+            start = i;
+        }
+        reach = if i == start {
+            f.max_time_us
+        } else {
+            reach.max(f.max_time_us)
+        };
+    }
+    if start < files.len() {
+        groups.push(&files[start..]);
+    }
+    groups
+}
+
+/// A data file's rows, batch by batch.
+fn read(
+    store: &LakeStore,
+    file: &FileEntry,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
+    let bytes = store.get(&file.path)?.ok_or_else(|| Error::Lake {
+        location: store.location().to_string(),
+        message: format!("data file {} is in the log but missing", file.path),
+    })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(8192)
+        .build()?;
+    Ok(reader.map(|b| b.map_err(Error::from)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(min: i64, max: i64) -> FileEntry {
+        FileEntry {
+            path: format!("f{min}-{max}"),
+            region: "us-east-1".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            rows: 1,
+            bytes: 1,
+            min_time_us: min,
+            max_time_us: max,
+        }
+    }
+
+    #[test]
+    fn overlapping_ranges_are_merged_together_and_the_rest_copied() {
+        let files = [
+            file(0, 10),
+            file(5, 20),
+            file(21, 30),
+            file(31, 40),
+            file(35, 36),
+        ];
+        let groups: Vec<Vec<&str>> = overlapping(&files)
+            .iter()
+            .map(|g| g.iter().map(|f| f.path.as_str()).collect())
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                vec!["f0-10", "f5-20"],
+                vec!["f21-30"],
+                vec!["f31-40", "f35-36"]
+            ]
+        );
+        assert!(overlapping(&[]).is_empty());
+    }
+}
