@@ -9,6 +9,9 @@ What it measures, each as the median of --runs runs:
 - peak RSS of the ingesting process (from wait4(2), the kernel's max-RSS counter that
   `/usr/bin/time -v` reports);
 - lake bytes against the source .json.gz bytes;
+- incremental ingest: one more 5-minute delivery file into the finished lake (whole process);
+- compaction: the corpus ingested in many small commits (--no-compact), then `ctlake
+  compact`: files per partition before and after, and its time;
 - query latency: a suite of a dozen queries (point lookups, one-day and whole-lake
   aggregations, map lookups, top-N), each run as a whole process by `ctlake query` and by
   DuckDB (Python, `read_parquet` over the same lake files with hive partitioning); both must
@@ -227,7 +230,52 @@ def main():
     print()
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))
+    incremental(lake, args)
+    compaction(corpus, args)
     print_queries(lake, args)
+
+
+def incremental(lake, args):
+    """Seconds to ingest one new 5-minute delivery into the finished lake."""
+    extra = os.path.join(args.work, "delivery-src")
+    if not os.path.isdir(extra):
+        subprocess.run([CTLAKE, "generate", "--out", extra, "--events", "2000", "--days", "1",
+                        "--start", "2030-01-01", "--regions", "1", "--accounts", "1", "--seed", "7"],
+                       check=True, capture_output=True)
+    files = sorted(os.path.join(r, n) for r, _, ns in os.walk(extra) for n in ns if n.endswith(".json.gz"))
+    times = []
+    for f in files[:args.runs]:
+        one = os.path.join(args.work, "delivery", os.path.basename(f))
+        shutil.rmtree(os.path.dirname(one), ignore_errors=True)
+        os.makedirs(os.path.dirname(one))
+        shutil.copy(f, one)
+        s, _ = timed([CTLAKE, "ingest", "--quiet", "--lake", lake, os.path.dirname(one)])
+        times.append(s)
+    t = statistics.median(times)
+    print(f"| incremental ingest of one delivery file | {t:.3f} s | | | < 1 s | {'yes' if t < 1 else 'NO'} |")
+
+
+def compaction(corpus, args):
+    """Many small commits, then `ctlake compact`: files per partition before and after."""
+    lake = os.path.join(args.work, "lake-fragmented")
+    shutil.rmtree(lake, ignore_errors=True)
+    subprocess.run([CTLAKE, "ingest", "--quiet", "--no-compact", "--batch-files", "2000", "--lake", lake, corpus],
+                   check=True)
+
+    def per_partition():
+        counts = {}
+        for root, _, names in os.walk(os.path.join(lake, "cloudtrail")):
+            n = sum(1 for x in names if x.endswith(".parquet"))
+            if n:
+                counts[root] = n
+        return counts
+    before = per_partition()
+    s, _ = timed([CTLAKE, "compact", "--quiet", "--lake", lake])
+    after = per_partition()
+    print(f"| files per partition after compaction | {max(after.values())} (was up to {max(before.values())}; "
+          f"{sum(before.values()):,} files -> {sum(after.values()):,} in {s:.1f} s) | | | one per 128 MB | "
+          f"{'yes' if max(after.values()) == 1 else 'see sizes'} |")
+    shutil.rmtree(lake, ignore_errors=True)
 
 
 def print_queries(lake, args):

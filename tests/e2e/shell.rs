@@ -34,6 +34,38 @@ fn expect(p: &mut PtySession, text: &str) -> String {
     }
 }
 
+/// Waits for the next prompt and returns it. Keys typed before the editor takes the terminal
+/// again can be lost (the line discipline is in cooked mode while a command runs), so every
+/// input waits for its prompt, as a person would.
+fn prompt(p: &mut PtySession) -> String {
+    let found = match p.exp_regex(r"ctlake( \[[^\]]*\])?> ") {
+        Ok((_, prompt)) => prompt,
+        Err(e) => panic!("shell never showed its prompt: {e}"),
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    found
+}
+
+/// Types a whole line at the next prompt.
+fn say(p: &mut PtySession, line: &str) {
+    prompt(p);
+    p.send_line(line).unwrap();
+}
+
+/// Types text without Enter at the next prompt (the rest of the line follows with `send`).
+fn start(p: &mut PtySession, text: &str) {
+    prompt(p);
+    p.send(text).unwrap();
+    p.flush().unwrap();
+}
+
+/// Sends keys within the line being edited.
+fn keys(p: &mut PtySession, text: &str) {
+    p.send(text).unwrap();
+    p.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+}
+
 #[test]
 fn a_session_in_the_shell() {
     let (_dir, lake, expected) = sample_lake();
@@ -57,60 +89,67 @@ fn a_session_in_the_shell() {
     expect(&mut p, "\\run console-logins-without-mfa");
 
     // Multi-line input runs at the `;`.
-    p.send_line("SELECT count(*) AS n").unwrap();
+    say(&mut p, "SELECT count(*) AS n");
     p.send_line("FROM cloudtrail;").unwrap();
     expect(&mut p, &format!("| {events} |"));
     expect(&mut p, "(1 row)");
 
     // Tab completes a nested struct path one level at a time; a wrong completion would leave
     // `sessioni.ar`, which is no column, and the query would fail instead of answering.
-    p.send("SELECT count(DISTINCT useridentity.sessioncontext.sessioni")
-        .unwrap();
-    p.send("\t").unwrap();
-    p.send(".ar").unwrap();
-    p.send("\t").unwrap();
+    start(
+        &mut p,
+        "SELECT count(DISTINCT useridentity.sessioncontext.sessioni",
+    );
+    keys(&mut p, "\t");
+    keys(&mut p, ".ar");
+    keys(&mut p, "\t");
     p.send_line(") AS issuers FROM cloudtrail;").unwrap();
     expect(&mut p, "issuers");
     let answer = expect(&mut p, "(1 row)");
     assert!(!answer.contains("error"), "{answer}");
 
     // Map keys seen in the lake complete inside element_at(..., '
-    p.send("SELECT count(element_at(requestparameters, 'bucketN")
-        .unwrap();
-    p.send("\t").unwrap();
+    start(
+        &mut p,
+        "SELECT count(element_at(requestparameters, 'bucketN",
+    );
+    keys(&mut p, "\t");
     p.send_line(")) AS with_bucket FROM cloudtrail;").unwrap();
     expect(&mut p, "with_bucket");
-    expect(&mut p, "(1 row)");
+    let answer = expect(&mut p, "(1 row)");
+    assert!(!answer.contains("error"), "{answer}");
 
     // \d cloudtrail lists columns with types, nested paths included.
-    p.send_line("\\d cloudtrail").unwrap();
+    say(&mut p, "\\d cloudtrail");
     expect(&mut p, "useridentity.sessioncontext.sessionissuer.arn");
     expect(&mut p, "timestamp(6)");
 
     // \timing adds time and what was scanned.
-    p.send_line("\\timing").unwrap();
+    say(&mut p, "\\timing");
     expect(&mut p, "Timing is on.");
-    p.send_line("SELECT count(*) AS n FROM cloudtrail WHERE region = 'ap-east-1';")
-        .unwrap();
+    say(
+        &mut p,
+        "SELECT count(*) AS n FROM cloudtrail WHERE region = 'ap-east-1';",
+    );
     expect(&mut p, "Time: ");
     expect(&mut p, "scanned 1 of 29 files in 1 partitions");
-    p.send_line("\\timing off").unwrap();
+    say(&mut p, "\\timing off");
     expect(&mut p, "Timing is off.");
 
     // \format csv.
-    p.send_line("\\format csv").unwrap();
+    say(&mut p, "\\format csv");
     expect(&mut p, "Output format is csv.");
-    p.send_line(
+    say(
+        &mut p,
         "SELECT eventname, sourceipaddress FROM cloudtrail WHERE eventname = 'StopLogging';",
-    )
-    .unwrap();
+    );
     expect(&mut p, "eventname,sourceipaddress");
     expect(&mut p, "StopLogging,");
-    p.send_line("\\format table").unwrap();
+    say(&mut p, "\\format table");
     expect(&mut p, "Output format is table.");
 
     // \run: the planted root login.
-    p.send_line("\\run root-account-use").unwrap();
+    say(&mut p, "\\run root-account-use");
     expect(&mut p, "203.0.113.200");
     expect(&mut p, "(1 row)");
 
@@ -123,71 +162,70 @@ fn a_session_in_the_shell() {
         .map(|(_, n)| n)
         .sum();
     assert!(day > 0 && day < expected.events);
-    p.send_line("\\from 2026-11-12").unwrap();
+    say(&mut p, "\\from 2026-11-12");
     expect(&mut p, "Time window: eventtime from 2026-11-12");
-    p.send_line("\\to 2026-11-13").unwrap();
-    expect(&mut p, "ctlake [2026-11-12..2026-11-13]>");
+    say(&mut p, "\\to 2026-11-13");
+    expect(&mut p, "Time window: eventtime from 2026-11-12");
+    assert_eq!(prompt(&mut p), "ctlake [2026-11-12..2026-11-13]> ");
     p.send_line("SELECT count(*) AS n FROM cloudtrail;")
         .unwrap();
     expect(&mut p, &format!("| {day} |"));
     // Relative times: the sample lies in the past, so nothing is newer than a minute ago.
-    // (Each command waits for the last one's answer, as a typist would: the terminal drops
-    // what is typed ahead while a command runs.)
-    p.send_line("\\from -1m").unwrap();
+    say(&mut p, "\\from -1m");
     expect(&mut p, "Time window: eventtime from -1m");
-    p.send_line("\\to").unwrap();
-    expect(&mut p, "ctlake [-1m..]>");
+    say(&mut p, "\\to");
+    expect(&mut p, "Time window: eventtime from -1m");
+    assert_eq!(prompt(&mut p), "ctlake [-1m..]> ");
     p.send_line("SELECT count(*) AS n FROM cloudtrail;")
         .unwrap();
     expect(&mut p, "| 0 |");
-    p.send_line("\\from").unwrap();
+    say(&mut p, "\\from");
     expect(&mut p, "No time window");
-    p.send_line("SELECT count(*) AS n FROM cloudtrail;")
-        .unwrap();
+    say(&mut p, "SELECT count(*) AS n FROM cloudtrail;");
     expect(&mut p, &format!("| {events} |"));
 
     // An error is shown with its position, and the shell goes on.
-    p.send_line("SELECT eventname FROM cloudtrail WHERE event_name = 'x';")
-        .unwrap();
+    say(
+        &mut p,
+        "SELECT eventname FROM cloudtrail WHERE event_name = 'x';",
+    );
     expect(&mut p, "did you mean eventname");
-    p.send_line("SELECT 6 * 7 AS answer;").unwrap();
+    say(&mut p, "SELECT 6 * 7 AS answer;");
     expect(&mut p, "| 42 ");
 
     // Ctrl-C cancels a long query and leaves the shell running.
-    p.send_line(
+    say(
+        &mut p,
         "SELECT sum(length(a.eventid || b.eventid || c.eventid)) FROM cloudtrail a, cloudtrail b, cloudtrail c;",
-    )
-    .unwrap();
+    );
     std::thread::sleep(Duration::from_millis(1500));
     p.send_control('c').unwrap();
     expect(&mut p, "cancelled after");
-    p.send_line("SELECT 'still here' AS status;").unwrap();
+    say(&mut p, "SELECT 'still here' AS status;");
     expect(&mut p, "| still here |");
     expect(&mut p, "(1 row)");
 
-    p.send_line("\\q").unwrap();
+    say(&mut p, "\\q");
     p.exp_eof().expect("\\q ends the shell");
 
     // History survives a restart: \history lists the last session, Ctrl-R finds a statement.
     assert!(history.is_file(), "history file at {}", history.display());
     let mut p = shell(&lake, &history);
     expect(&mut p, "Try:");
-    p.send_line("\\history").unwrap();
+    say(&mut p, "\\history");
     expect(&mut p, "SELECT 6 * 7 AS answer;");
-    expect(&mut p, "ctlake> ");
-    std::thread::sleep(Duration::from_millis(300));
+    prompt(&mut p);
     p.send_control('r').unwrap();
     expect(&mut p, "(reverse-i-search)");
     // Typed key by key, as a person would; the search updates on each.
     for key in ["6", " ", "*", " ", "7"] {
-        p.send(key).unwrap();
-        p.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
+        keys(&mut p, key);
     }
     expect(&mut p, "SELECT 6 * 7 AS answer;");
-    p.send("\r").unwrap();
-    p.flush().unwrap();
+    keys(&mut p, "\r");
     expect(&mut p, "| 42 ");
+    expect(&mut p, "(1 row)");
+    prompt(&mut p);
     p.send_control('d').unwrap();
     p.exp_eof().expect("Ctrl-D ends the shell");
 }
@@ -222,7 +260,7 @@ fn an_empty_lake_explains_how_to_ingest_and_help_lists_every_command() {
     let mut p = shell(&lake, &dir.path().join("history"));
     expect(&mut p, "holds no events yet");
     expect(&mut p, "ctlake ingest --lake");
-    p.send_line("\\?").unwrap();
+    say(&mut p, "\\?");
     for command in [
         "\\d",
         "\\l",
@@ -241,6 +279,6 @@ fn an_empty_lake_explains_how_to_ingest_and_help_lists_every_command() {
     ] {
         expect(&mut p, &format!("  {command} "));
     }
-    p.send_line("\\q").unwrap();
+    say(&mut p, "\\q");
     p.exp_eof().unwrap();
 }

@@ -354,6 +354,7 @@ impl ShellHelper {
                 .filter(|c| c.starts_with(&lower) && c.matches('.').count() == depth)
                 .cloned()
                 .collect();
+            found.sort();
             found.dedup();
             return (start, pairs(found));
         }
