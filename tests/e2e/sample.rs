@@ -41,3 +41,36 @@ print(n, d, mfa, arn, unsorted)
         format!("{} {} 8 True 0", expected.events, expected.events)
     );
 }
+
+#[test]
+fn the_sources_read_are_listed_apart_from_the_log() {
+    let (_dir, lake, expected) = sample_lake();
+    // Queries replay the log, so it must not carry a line per source file.
+    let log = lake.join("_ctlake/log");
+    let mut entries = 0;
+    for e in std::fs::read_dir(&log).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            v.get("sources").is_none(),
+            "sources inline in the log: {text}"
+        );
+        assert!(v["sources_file"].is_string(), "{text}");
+        entries += 1;
+    }
+    assert!(entries >= 1);
+    // The lists are plain Parquet: DuckDB reads them. The Python reader says which files
+    // hold events and how many records each.
+    let files = expected.by_file.len();
+    let records: usize =
+        expected.by_file.values().map(Vec::len).sum::<usize>() + expected.rejects as usize;
+    let glob = format!("{}/_ctlake/sources/*.parquet", lake.display());
+    let script = format!(
+        r#"
+import duckdb
+print(*duckdb.sql("select count(*), count(distinct uri), sum(events), count(distinct uri_key), bool_and(uri like 'file:///%.json.gz') from read_parquet('{glob}')").fetchall()[0])
+"#
+    );
+    let Some(out) = duckdb(&script) else { return };
+    assert_eq!(out, format!("{files} {files} {records} {files} True"));
+}

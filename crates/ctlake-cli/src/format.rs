@@ -68,8 +68,14 @@ pub fn show_progress(p: &Progress, done: &AtomicBool) {
 fn line(p: &Progress, started: Instant) -> String {
     let events = p.events.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64().max(1e-3);
+    // While the walk is still finding files the totals grow: say so.
+    let more = if p.discovering.load(Ordering::Relaxed) {
+        "+"
+    } else {
+        ""
+    };
     format!(
-        "{}/{} files, {} events, {}/{}, {} events/s",
+        "{}/{}{more} files, {} events, {}/{}, {} events/s",
         count(p.files_done.load(Ordering::Relaxed)),
         count(p.files_total.load(Ordering::Relaxed)),
         count(events),

@@ -138,6 +138,8 @@ pub(crate) fn compact_locked(
                 committed_at: chrono::Utc::now().to_rfc3339(),
                 writer: format!("ctlake {} compact", env!("CARGO_PKG_VERSION")),
                 sources: Vec::new(),
+                sources_file: None,
+                source_count: 0,
                 add: new.iter().map(|s| s.entry.clone()).collect(),
                 remove: old.iter().map(|f| f.path.clone()).collect(),
                 rejects_file: None,

@@ -115,7 +115,7 @@ impl Lake {
         let mut s = LakeSummary {
             id: self.info.id.clone(),
             files: snap.files.len(),
-            sources: snap.sources.len(),
+            sources: snap.source_count as usize,
             commits: snap.seq,
             ..Default::default()
         };

@@ -14,6 +14,7 @@
 //! - [`writer`] sorts each partition's rows by event time and encodes Parquet;
 //! - [`compact`] rewrites a partition's small files into files of the target size;
 //! - [`manifest`] commits a run's files and sources atomically and recovers after crashes;
+//! - [`ingested`] records which source files the lake holds, so re-runs skip them;
 //! - [`pipeline`] runs the whole thing with bounded memory.
 //!
 //! The lake layout and table schema are defined in `ctlake-schema`.
@@ -23,6 +24,7 @@ pub mod compact;
 pub mod decode;
 mod error;
 pub mod framing;
+pub mod ingested;
 pub mod lake;
 pub mod manifest;
 pub mod pipeline;

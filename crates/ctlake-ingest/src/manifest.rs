@@ -19,7 +19,7 @@
 //! see them, and recovery deletes them before the next run re-ingests their sources, so every
 //! source file's events end up in the lake exactly once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -106,8 +106,17 @@ pub struct Commit {
     pub committed_at: String,
     /// Which program wrote it.
     pub writer: String,
-    /// Sources whose events this commit stored.
+    /// Sources whose events this commit stored, inline (lakes written before
+    /// [`Commit::sources_file`]; new commits leave it empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceEntry>,
+    /// The Parquet file listing the sources whose events this commit stored (see
+    /// [`crate::ingested`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources_file: Option<String>,
+    /// How many sources that file lists.
+    #[serde(default)]
+    pub source_count: u64,
     /// Data files added.
     pub add: Vec<FileEntry>,
     /// Data files removed (paths).
@@ -142,8 +151,13 @@ pub struct Snapshot {
     pub seq: u64,
     /// Live data files by path.
     pub files: BTreeMap<String, FileEntry>,
-    /// Ingested sources by URI: (size, mtime).
-    pub sources: HashMap<String, (u64, i64)>,
+    /// The sources files of the commits, read by [`crate::ingested::SourceIndex`] (only ingest
+    /// needs them).
+    pub source_files: Vec<String>,
+    /// Sources recorded, counted once per commit that read them.
+    pub source_count: u64,
+    /// Sources recorded inline in the log by older commits.
+    pub inline_sources: Vec<SourceEntry>,
     /// Applied `(run, batch)` pairs, to tell finished commits from abandoned ones.
     pub committed: std::collections::HashSet<(String, u32)>,
 }
@@ -178,16 +192,13 @@ impl Snapshot {
         for f in &commit.add {
             self.files.insert(f.path.clone(), f.clone());
         }
-        for s in &commit.sources {
-            self.sources.insert(s.uri.clone(), (s.size, s.mtime_ns));
+        self.inline_sources.extend(commit.sources.iter().cloned());
+        self.source_count += commit.source_count + commit.sources.len() as u64;
+        if let Some(path) = &commit.sources_file {
+            self.source_files.push(path.clone());
         }
         self.committed.insert((commit.run.clone(), commit.batch));
         self.seq = self.seq.max(commit.seq);
-    }
-
-    /// True if the source was ingested with this size and modification time.
-    pub fn has_source(&self, uri: &str, size: u64, mtime_ns: i64) -> bool {
-        self.sources.get(uri) == Some(&(size, mtime_ns))
     }
 
     /// The live files of each partition.
@@ -361,6 +372,8 @@ mod tests {
                     events: 1,
                 })
                 .collect(),
+            sources_file: None,
+            source_count: 0,
             add: add
                 .iter()
                 .map(|p| FileEntry {
@@ -401,8 +414,11 @@ mod tests {
         let reloaded = Snapshot::load(&store).unwrap();
         assert_eq!(reloaded.seq, 1);
         assert_eq!(reloaded.files.len(), 1);
-        assert!(reloaded.has_source("file:///s1", 10, 5));
-        assert!(!reloaded.has_source("file:///s1", 11, 5));
+        assert_eq!(reloaded.inline_sources.len(), 1);
+        assert_eq!(reloaded.source_count, 1);
+        let index = crate::ingested::SourceIndex::load(&store, &reloaded).unwrap();
+        assert!(index.contains("file:///s1", 10, 5));
+        assert!(!index.contains("file:///s1", 11, 5));
         assert!(store.list(layout::PENDING_DIR).unwrap().is_empty());
     }
 

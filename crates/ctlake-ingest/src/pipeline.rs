@@ -16,14 +16,15 @@
 //! re-read add only what was missing.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use ctlake_schema::event_schema;
 use ctlake_schema::layout::{self, PartitionKey};
 use ctlake_schema::schema::{EVENT_ID, EVENT_JSON};
@@ -35,9 +36,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::compact;
 use crate::decode::{Decoder, PartitionRows, id_key};
 use crate::framing::{FrameError, Framer, Item};
+use crate::ingested::{self, SourceIndex};
 use crate::lake::Lake;
 use crate::manifest::{self, Commit, CommitCounts, FileEntry, Recovery, Snapshot, SourceEntry};
-use crate::source::{self, Passed, SourceFile};
+use crate::source::{self, Found, Passed, SourceFile};
 use crate::store::LakeStore;
 use crate::writer;
 use crate::{Error, Result};
@@ -86,6 +88,8 @@ pub struct Progress {
     pub bytes_done: AtomicU64,
     /// Records read so far.
     pub events: AtomicU64,
+    /// True while the walk is still finding files: until then the totals grow.
+    pub discovering: AtomicBool,
 }
 
 /// A file that was not ingested, and why.
@@ -157,6 +161,7 @@ enum Outcome {
 
 struct FileResult {
     index: usize,
+    file: SourceFile,
     outcome: Outcome,
     records: u64,
     rejects: Vec<u8>,
@@ -170,6 +175,66 @@ enum Msg {
 
 /// Rows a decoder hands over at a time.
 const CHUNK_BYTES: usize = 16 << 20;
+
+/// Files the walk may find ahead of the decoders.
+const WALK_AHEAD: usize = 16_384;
+
+/// What the walk counted besides the files it handed over.
+#[derive(Default)]
+struct Tally {
+    unchanged: usize,
+    digests: Vec<Passed>,
+    ignored: usize,
+    seconds: f64,
+}
+
+/// The files of the current commit batch, taken by the decoders from the walk as it finds
+/// them, until the batch holds `batch_files` files or `batch_bytes` bytes.
+struct Feed<'a> {
+    rx: Receiver<SourceFile>,
+    opts: &'a IngestOptions,
+    state: Mutex<FeedState>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    taken: usize,
+    bytes: u64,
+    /// The walk has ended and every file it found was taken.
+    done: bool,
+}
+
+impl Feed<'_> {
+    /// The next file of this batch and its index in the batch, or None at the batch's end.
+    fn next(&self) -> Option<(usize, SourceFile)> {
+        let mut st = self.state.lock().expect("feed lock");
+        let full = st.taken > 0
+            && (st.taken >= self.opts.batch_files || st.bytes >= self.opts.batch_bytes);
+        if st.done || full {
+            return None;
+        }
+        match self.rx.recv() {
+            Ok(file) => {
+                let index = st.taken;
+                st.taken += 1;
+                st.bytes += file.size;
+                Some((index, file))
+            }
+            Err(_) => {
+                st.done = true;
+                None
+            }
+        }
+    }
+
+    /// Starts the next batch; false when there are no more files.
+    fn next_batch(&self) -> bool {
+        let mut st = self.state.lock().expect("feed lock");
+        st.taken = 0;
+        st.bytes = 0;
+        !st.done
+    }
+}
 
 /// Runs `ctlake ingest`: reads `sources` (files, folders, globs) into the lake.
 pub fn ingest(
@@ -186,23 +251,7 @@ pub fn ingest(
         recovery: manifest::recover(store, &snap)?,
         ..Default::default()
     };
-    let t = Instant::now();
-    let found = source::discover(sources, store.local_root())?;
-    report.discover_seconds = t.elapsed().as_secs_f64();
-    report.digests = found.digests;
-    report.ignored = found.ignored;
-    let (todo, unchanged): (Vec<SourceFile>, Vec<SourceFile>) = found
-        .files
-        .into_iter()
-        .partition(|f| !snap.has_source(&f.uri, f.size, f.mtime_ns));
-    report.files_unchanged = unchanged.len();
-    progress
-        .files_total
-        .store(todo.len() as u64, Ordering::Relaxed);
-    progress
-        .bytes_total
-        .store(todo.iter().map(|f| f.size).sum(), Ordering::Relaxed);
-
+    let index = SourceIndex::load(store, &snap)?;
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -214,28 +263,65 @@ pub fn ingest(
         opts,
         dedup: FxHashMap::default(),
     };
-    let mut start = 0;
-    let mut batch_no = 0u32;
-    while start < todo.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < todo.len()
-            && (end == start || (bytes < opts.batch_bytes && end - start < opts.batch_files))
-        {
-            bytes += todo[end].size;
-            end += 1;
+    // The walk runs ahead of the decoders in its own thread, so reading starts with the first
+    // file found and memory holds a bounded window of the file list, not all of it.
+    progress.discovering.store(true, Ordering::Relaxed);
+    let (tx, rx) = bounded::<SourceFile>(WALK_AHEAD);
+    let root = store.local_root();
+    let index = &index;
+    std::thread::scope(|scope| -> Result<()> {
+        let walker = scope.spawn(move || {
+            let started = Instant::now();
+            let mut tally = Tally::default();
+            let walked = source::walk(sources, root, &mut |item| match item {
+                Found::File(f) if index.contains(&f.uri, f.size, f.mtime_ns) => {
+                    tally.unchanged += 1;
+                    true
+                }
+                Found::File(f) => {
+                    progress.files_total.fetch_add(1, Ordering::Relaxed);
+                    progress.bytes_total.fetch_add(f.size, Ordering::Relaxed);
+                    tx.send(f).is_ok()
+                }
+                Found::Digest(p) => {
+                    tally.digests.push(p);
+                    true
+                }
+                Found::Ignored => {
+                    tally.ignored += 1;
+                    true
+                }
+            });
+            drop(tx);
+            progress.discovering.store(false, Ordering::Relaxed);
+            tally.seconds = started.elapsed().as_secs_f64();
+            (walked, tally)
+        });
+        let feed = Feed {
+            rx,
+            opts,
+            state: Mutex::new(FeedState::default()),
+        };
+        let mut batch_no = 0u32;
+        let mut outcome = Ok(());
+        while feed.next_batch() {
+            if let Err(e) = run.batch(&mut snap, &feed, batch_no, threads, progress, &mut report) {
+                outcome = Err(e);
+                break;
+            }
+            batch_no += 1;
         }
-        run.batch(
-            &mut snap,
-            &todo[start..end],
-            batch_no,
-            threads,
-            progress,
-            &mut report,
-        )?;
-        start = end;
-        batch_no += 1;
-    }
+        // Dropping the feed stops a walk still under way (its next send fails).
+        drop(feed);
+        let (walked, tally) = walker.join().expect("the walk does not panic");
+        outcome?;
+        walked?;
+        report.files_unchanged = tally.unchanged;
+        report.digests.splice(0..0, tally.digests);
+        report.ignored = tally.ignored;
+        report.discover_seconds = tally.seconds;
+        Ok(())
+    })?;
     if opts.compact && !report.partitions.is_empty() {
         let compaction = compact::CompactOptions {
             partitions: report.partitions.iter().cloned().collect(),
@@ -274,13 +360,12 @@ impl Run<'_> {
     fn batch(
         &mut self,
         snap: &mut Snapshot,
-        files: &[SourceFile],
+        feed: &Feed<'_>,
         batch_no: u32,
         threads: usize,
         progress: &Progress,
         report: &mut IngestReport,
     ) -> Result<()> {
-        let next = AtomicUsize::new(0);
         let (tx, rx) = bounded::<Msg>(threads * 2);
         let mut state = BatchState {
             buffers: FxHashMap::default(),
@@ -288,12 +373,11 @@ impl Run<'_> {
             staged: Vec::new(),
             counts: CommitCounts::default(),
         };
-        let mut results: Vec<FileResult> = Vec::with_capacity(files.len());
+        let mut results: Vec<FileResult> = Vec::new();
         let outcome: Result<()> = std::thread::scope(|scope| {
             for _ in 0..threads {
                 let tx = tx.clone();
-                let next = &next;
-                scope.spawn(move || decode_files(files, next, &tx, progress));
+                scope.spawn(move || decode_files(feed, &tx, progress));
             }
             drop(tx);
             for msg in rx {
@@ -323,7 +407,7 @@ impl Run<'_> {
         let mut sources = Vec::new();
         let mut rejects = Vec::new();
         for r in results {
-            let file = &files[r.index];
+            let file = &r.file;
             let path = file.path.display().to_string();
             report.events_read += r.records;
             state.counts.rejects += r.reject_count;
@@ -363,6 +447,18 @@ impl Run<'_> {
         if sources.is_empty() && state.staged.is_empty() && rejects_file.is_none() {
             return Ok(());
         }
+        let mut sources_file = None;
+        if !sources.is_empty() {
+            let from = format!(
+                "{}/{}/sources-{batch_no}.parquet",
+                layout::STAGING_DIR,
+                self.id
+            );
+            let to = format!("{}/{}-{batch_no}.parquet", layout::SOURCES_DIR, self.id);
+            self.store.put(&from, ingested::encode(&sources)?)?;
+            moves.push((from, to.clone()));
+            sources_file = Some(to);
+        }
         let mut add = Vec::new();
         for s in state.staged {
             report.partitions.insert(s.entry.partition());
@@ -380,7 +476,9 @@ impl Run<'_> {
             batch: batch_no,
             committed_at: chrono::Utc::now().to_rfc3339(),
             writer: format!("ctlake {}", env!("CARGO_PKG_VERSION")),
-            sources,
+            sources: Vec::new(),
+            sources_file,
+            source_count: sources.len() as u64,
             add,
             remove: Vec::new(),
             rejects_file,
@@ -509,15 +607,14 @@ fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> 
     Ok(ids)
 }
 
-fn decode_files(files: &[SourceFile], next: &AtomicUsize, tx: &Sender<Msg>, progress: &Progress) {
+fn decode_files(feed: &Feed<'_>, tx: &Sender<Msg>, progress: &Progress) {
     let mut decoder = Decoder::new(event_schema());
     let mut buffer = Vec::new();
-    loop {
-        let index = next.fetch_add(1, Ordering::Relaxed);
-        let Some(file) = files.get(index) else { break };
+    while let Some((index, file)) = feed.next() {
+        let size = file.size;
         let result = decode_file(index, file, &mut decoder, tx, &mut buffer);
         progress.files_done.fetch_add(1, Ordering::Relaxed);
-        progress.bytes_done.fetch_add(file.size, Ordering::Relaxed);
+        progress.bytes_done.fetch_add(size, Ordering::Relaxed);
         progress.events.fetch_add(result.records, Ordering::Relaxed);
         if decoder.buffered_bytes() >= CHUNK_BYTES && tx.send(Msg::Rows(decoder.take())).is_err() {
             return;
@@ -543,20 +640,22 @@ struct RejectLine<'a> {
 
 fn decode_file(
     index: usize,
-    file: &SourceFile,
+    file: SourceFile,
     decoder: &mut Decoder,
     tx: &Sender<Msg>,
     buffer: &mut Vec<u8>,
 ) -> FileResult {
     let path = file.path.display().to_string();
+    let reader = source::open(&file.path);
     let mut result = FileResult {
         index,
+        file,
         outcome: Outcome::Ingested,
         records: 0,
         rejects: Vec::new(),
         reject_count: 0,
     };
-    let reader = match source::open(&file.path) {
+    let reader = match reader {
         Ok(r) => r,
         Err(e) => {
             result.outcome = Outcome::Failed(format!("cannot open: {e}"));

@@ -15,6 +15,7 @@ use std::time::UNIX_EPOCH;
 
 use ctlake_schema::awskey;
 use flate2::read::MultiGzDecoder;
+use rustc_hash::FxHashSet;
 
 use crate::{Error, Result};
 
@@ -95,16 +96,54 @@ pub fn check_sources(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Expands the command-line sources. `exclude` (the lake itself, when it sits inside a source
-/// folder) is never walked.
+/// One thing the walk found.
+#[derive(Debug)]
+pub enum Found {
+    /// A file to read.
+    File(SourceFile),
+    /// A digest file, passed over.
+    Digest(Passed),
+    /// A file in a walked folder whose name cannot hold CloudTrail JSON.
+    Ignored,
+}
+
+/// Expands the command-line sources and collects what they hold. For millions of files use
+/// [`walk`], which hands files over one at a time.
 pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
     let mut found = Discovered::default();
-    let mut seen = std::collections::HashSet::new();
+    walk(args, exclude, &mut |item| {
+        match item {
+            Found::File(f) => found.files.push(f),
+            Found::Digest(p) => found.digests.push(p),
+            Found::Ignored => found.ignored += 1,
+        }
+        true
+    })?;
+    Ok(found)
+}
+
+/// Expands the command-line sources, handing each file to `sink` as it is found (folders in
+/// name order, each file once), until `sink` returns false. `exclude` (the lake itself, when
+/// it sits inside a source folder) is never walked.
+///
+/// Nothing is kept per file but a 16-byte hash of its path (to pass over a file named twice),
+/// so a walk over millions of files runs in little memory while the files are read.
+pub fn walk(
+    args: &[String],
+    exclude: Option<&Path>,
+    sink: &mut dyn FnMut(Found) -> bool,
+) -> Result<()> {
     let exclude = exclude.and_then(|p| p.canonicalize().ok());
+    let mut walk = Walk {
+        exclude: exclude.as_deref(),
+        seen: FxHashSet::default(),
+        sink,
+        stopped: false,
+    };
     for arg in args {
         let path = Path::new(arg);
         if path.exists() {
-            add_path(path, true, exclude.as_deref(), &mut found, &mut seen)?;
+            walk.path(path, true)?;
         } else if has_glob_chars(arg) {
             let matches = glob::glob(arg).map_err(|e| Error::Glob {
                 pattern: arg.clone(),
@@ -117,7 +156,10 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
                     Error::io(path, e.into())
                 })?;
                 any = true;
-                add_path(&m, true, exclude.as_deref(), &mut found, &mut seen)?;
+                walk.path(&m, true)?;
+                if walk.stopped {
+                    return Ok(());
+                }
             }
             if !any {
                 return Err(Error::SourceNotFound(arg.clone()));
@@ -125,102 +167,113 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
         } else {
             return Err(Error::SourceNotFound(arg.clone()));
         }
-    }
-    Ok(found)
-}
-
-fn add_path(
-    path: &Path,
-    explicit: bool,
-    exclude: Option<&Path>,
-    found: &mut Discovered,
-    seen: &mut std::collections::HashSet<PathBuf>,
-) -> Result<()> {
-    let display = path.display().to_string();
-    // Canonicalise the argument once; entries below a canonical folder are canonical as
-    // walked (resolving each of millions of files again costs a path walk in the kernel each).
-    let root = path.canonicalize().map_err(|e| Error::io(&display, e))?;
-    if !root.is_dir() {
-        return add_file(path, root, explicit, found, seen);
-    }
-    let walker = walkdir::WalkDir::new(&root)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let hidden = e.depth() > 0 && is_hidden(&e.file_name().to_string_lossy());
-            !hidden && exclude != Some(e.path())
-        });
-    for entry in walker {
-        let entry = entry.map_err(|e| {
-            let p = e
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            Error::io(p, e.into())
-        })?;
-        let file_type = entry.file_type();
-        if file_type.is_file() {
-            let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
-            add_file(&shown, entry.into_path(), false, found, seen)?;
-        } else if file_type.is_symlink() {
-            // A link is followed to what it names, which may lie outside the walked folder.
-            let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
-            if let Ok(target) = entry.path().canonicalize() {
-                if target.is_dir() {
-                    add_path(&shown, false, exclude, found, seen)?;
-                } else {
-                    add_file(&shown, target, false, found, seen)?;
-                }
-            }
+        if walk.stopped {
+            return Ok(());
         }
     }
     Ok(())
 }
 
-/// Adds one file: `path` as the user sees it, `canonical` as the manifest names it.
-fn add_file(
-    path: &Path,
-    canonical: PathBuf,
-    explicit: bool,
-    found: &mut Discovered,
-    seen: &mut std::collections::HashSet<PathBuf>,
-) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let display = path.display().to_string();
-    if !seen.insert(canonical.clone()) {
-        return Ok(());
+struct Walk<'a> {
+    exclude: Option<&'a Path>,
+    seen: FxHashSet<u128>,
+    sink: &'a mut dyn FnMut(Found) -> bool,
+    stopped: bool,
+}
+
+impl Walk<'_> {
+    fn emit(&mut self, item: Found) {
+        if !(self.sink)(item) {
+            self.stopped = true;
+        }
     }
-    if !explicit && !looks_like_event_file(&name) {
-        found.ignored += 1;
-        return Ok(());
+
+    fn path(&mut self, path: &Path, explicit: bool) -> Result<()> {
+        let display = path.display().to_string();
+        // Canonicalise the argument once; entries below a canonical folder are canonical as
+        // walked (resolving each of millions of files again costs a path walk in the kernel).
+        let root = path.canonicalize().map_err(|e| Error::io(&display, e))?;
+        if !root.is_dir() {
+            return self.file(path, root, explicit);
+        }
+        let exclude = self.exclude;
+        let walker = walkdir::WalkDir::new(&root)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let hidden = e.depth() > 0 && is_hidden(&e.file_name().to_string_lossy());
+                !hidden && exclude != Some(e.path())
+            });
+        for entry in walker {
+            if self.stopped {
+                return Ok(());
+            }
+            let entry = entry.map_err(|e| {
+                let p = e
+                    .path()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                Error::io(p, e.into())
+            })?;
+            let file_type = entry.file_type();
+            if file_type.is_file() {
+                let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+                self.file(&shown, entry.into_path(), false)?;
+            } else if file_type.is_symlink() {
+                // A link is followed to what it names, which may lie outside the walked folder.
+                let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+                if let Ok(target) = entry.path().canonicalize() {
+                    if target.is_dir() {
+                        self.path(&shown, false)?;
+                    } else {
+                        self.file(&shown, target, false)?;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    if awskey::is_digest_path(&display) {
-        found.digests.push(Passed {
-            path: display,
-            reason: "CloudTrail digest file (integrity record, not events)".into(),
-        });
-        return Ok(());
+
+    /// One file: `path` as the user sees it, `canonical` as the manifest names it.
+    fn file(&mut self, path: &Path, canonical: PathBuf, explicit: bool) -> Result<()> {
+        let key = xxhash_rust::xxh3::xxh3_128(canonical.as_os_str().as_encoded_bytes());
+        if !self.seen.insert(key) {
+            return Ok(());
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        if !explicit && !looks_like_event_file(&name) {
+            self.emit(Found::Ignored);
+            return Ok(());
+        }
+        let display = path.display().to_string();
+        if awskey::is_digest_path(&display) {
+            self.emit(Found::Digest(Passed {
+                path: display,
+                reason: "CloudTrail digest file (integrity record, not events)".into(),
+            }));
+            return Ok(());
+        }
+        let meta = std::fs::metadata(&canonical).map_err(|e| Error::io(&display, e))?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let uri = url::Url::from_file_path(&canonical)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| canonical.display().to_string());
+        self.emit(Found::File(SourceFile {
+            path: path.to_path_buf(),
+            uri,
+            size: meta.len(),
+            mtime_ns,
+        }));
+        Ok(())
     }
-    let meta = std::fs::metadata(&canonical).map_err(|e| Error::io(&display, e))?;
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
-    let uri = url::Url::from_file_path(&canonical)
-        .map(|u| u.to_string())
-        .unwrap_or_else(|_| canonical.display().to_string());
-    found.files.push(SourceFile {
-        path: path.to_path_buf(),
-        uri,
-        size: meta.len(),
-        mtime_ns,
-    });
-    Ok(())
 }
 
 /// Opens a source for reading, decompressing it when its first bytes are the gzip magic.

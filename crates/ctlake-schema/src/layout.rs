@@ -32,6 +32,9 @@ pub const LOG_DIR: &str = "_ctlake/log";
 pub const PENDING_DIR: &str = "_ctlake/pending";
 /// Files written by a run before it commits, relative to the lake root.
 pub const STAGING_DIR: &str = "_ctlake/staging";
+/// The lists of source files each commit stored, relative to the lake root (one Parquet file
+/// per commit, apart from the log so that readers of the table never load them).
+pub const SOURCES_DIR: &str = "_ctlake/sources";
 /// Rejected records, relative to the lake root.
 pub const REJECTS_DIR: &str = "_rejects";
 
