@@ -28,6 +28,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -121,13 +122,25 @@ def run_queries(lake, runs, skip_duckdb):
     return results
 
 
-def run_measured(cmd, peer=False):
-    """Runs cmd; returns (seconds, peak RSS in bytes), or None when the peer fails."""
+def run_measured(cmd, peer=False, timeout=None):
+    """Runs cmd; returns (seconds, peak RSS in bytes), or None when the peer fails or does not
+    finish within timeout seconds."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    errfile = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errfile)
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG if timeout else 0)
+        if pid:
+            break
+        if time.perf_counter() - start > timeout:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            print(f"DuckDB did not finish within {timeout:,.0f} s (peak RSS {usage.ru_maxrss / 1e3:,.0f} MB); stopped")
+            return None
+        time.sleep(0.5)
     seconds = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
+    errfile.seek(0)
+    err = errfile.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         if peer:
@@ -178,6 +191,7 @@ def main():
     ap.add_argument("--ingest-runs", type=int, help="runs of each ingest (default: --runs); 1 suits the headline size")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--peer-timeout", type=float, help="seconds after which a DuckDB ingest is stopped")
     ap.add_argument("--skip-ingest", action="store_true", help="reuse the lake of an earlier run; only run the queries")
     args = ap.parse_args()
 
@@ -213,7 +227,8 @@ def main():
         out = os.path.join(args.work, "duckdb-lake")
         for _ in range(ingest_runs):
             shutil.rmtree(out, ignore_errors=True)
-            measured = run_measured([sys.executable, "-c", DUCKDB_INGEST, corpus, out], peer=True)
+            measured = run_measured([sys.executable, "-c", DUCKDB_INGEST, corpus, out], peer=True,
+                                    timeout=args.peer_timeout)
             if measured is None:
                 dk_times, dk_rss = [], []
                 break
