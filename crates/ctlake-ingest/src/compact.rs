@@ -188,6 +188,7 @@ fn rewrite(
 ) -> Result<Vec<Staged>> {
     let mut staged = Vec::new();
     let mut out: Option<Output> = None;
+    let rows_hint = files.iter().map(|f| f.rows as usize).sum::<usize>();
     let finish = |out: Output, staged: &mut Vec<Staged>| -> Result<()> {
         let bytes = out.writer.into_inner()?;
         let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
@@ -219,7 +220,7 @@ fn rewrite(
                 writer: ArrowWriter::try_new(
                     Vec::new(),
                     Arc::clone(schema),
-                    Some(writer::writer_properties(schema)),
+                    Some(writer::writer_properties(schema, rows_hint)),
                 )?,
                 rows: 0,
                 min_time,

@@ -20,6 +20,8 @@ pub const EVENT_TIME: &str = "eventtime";
 pub const AWS_REGION: &str = "awsregion";
 /// Name of the event id column, the deduplication key inside a partition.
 pub const EVENT_ID: &str = "eventid";
+/// Name of the caller's address column, a common lookup key.
+pub const SOURCE_IP: &str = "sourceipaddress";
 /// Name of the column that keeps the original record.
 pub const EVENT_JSON: &str = "eventjson";
 /// Name of the column holding the SHA-256 (lowercase hex) of `eventjson`.
