@@ -122,6 +122,9 @@ enum Command {
         /// Decoder threads (default: one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Threads reading files ahead of the decoders: more keep a slow or remote disk busy.
+        #[arg(long, default_value_t = 8, value_name = "N")]
+        io_threads: usize,
         /// Megabytes of decoded rows buffered before writing.
         #[arg(long, default_value_t = 256, value_name = "MB")]
         memory_budget: usize,
@@ -381,6 +384,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             keep_duplicates,
             quiet,
             threads,
+            io_threads,
             memory_budget,
             batch_files,
             no_compact,
@@ -388,6 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let opts = IngestOptions {
                 keep_duplicates,
                 threads,
+                io_threads: io_threads.max(1),
                 memory_budget: memory_budget.max(16) << 20,
                 batch_files: batch_files.max(1),
                 compact: !no_compact,

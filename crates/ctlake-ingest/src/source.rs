@@ -276,6 +276,33 @@ impl Walk<'_> {
     }
 }
 
+/// Files up to this size are read whole by the I/O threads (see [`read_whole`]); larger ones
+/// are streamed by their decoder, so a huge file never sits in memory whole.
+pub const WHOLE_FILE_MAX: u64 = 1 << 20;
+
+/// Reads a small source file whole. Delivered CloudTrail files are a few kilobytes, and a
+/// cold read waits on the disk for far longer than decoding takes: several threads reading
+/// whole files ahead of the decoders keep the disk's queue full and the cores busy.
+pub fn read_whole(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut file = File::open(path)?;
+    // One byte more than the size the walk saw, so a file that grew since is still read to
+    // its end without a second allocation.
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A reader over a source file's bytes, decompressing them when they start with the gzip
+/// magic (as [`open`] does for a file).
+pub fn open_bytes(bytes: Vec<u8>) -> Box<dyn Read + Send> {
+    let reader = std::io::Cursor::new(bytes);
+    if reader.get_ref().starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    }
+}
+
 /// Opens a source for reading, decompressing it when its first bytes are the gzip magic.
 pub fn open(path: &Path) -> std::io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
