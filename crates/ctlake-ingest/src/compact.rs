@@ -11,27 +11,28 @@
 //!   never both and never neither; the old files are deleted after the commit, by the commit's
 //!   pending marker, so a crash at any point leaves nothing recovery cannot finish or undo.
 //!
-//! Memory stays bounded by streaming: input files are taken in time order and files whose time
-//! ranges overlap are merged together (they are few: one ingest run writes one file per
-//! partition); the rest are copied through batch by batch into the current output file, which
-//! is closed when it reaches the target size.
+//! Memory stays bounded by streaming: input files are taken in time order; files whose time
+//! ranges overlap (one ingest run that flushed a partition several times writes such files)
+//! are merged a batch of each at a time (`merge`), the rest are copied through batch by batch,
+//! into the current output file, which is closed when it reaches the target size.
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::AsArray;
+use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 use ctlake_schema::event_schema;
 use ctlake_schema::layout::{self, PartitionKey};
+use ctlake_schema::schema::EVENT_TIME;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 
+use crate::Result;
 use crate::lake::Lake;
 use crate::manifest::{self, Commit, CommitCounts, FileEntry, Snapshot};
+use crate::merge::{self, Input, Merge};
 use crate::store::LakeStore;
 use crate::writer;
-use crate::{Error, Result};
 
 /// The size compaction aims each file at.
 pub const TARGET_BYTES: u64 = 128 << 20;
@@ -209,53 +210,52 @@ fn rewrite(
         });
         Ok(())
     };
+    let scratch = merge::scratch_dir(store, run, &key.to_string());
     for group in overlapping(files) {
-        let (min_time, max_time) = (
-            group.iter().map(|f| f.min_time_us).min().unwrap_or(0),
-            group.iter().map(|f| f.max_time_us).max().unwrap_or(0),
-        );
-        let o = match out.as_mut() {
-            Some(o) => o,
-            None => out.insert(Output {
-                writer: ArrowWriter::try_new(
-                    Vec::new(),
-                    Arc::clone(schema),
-                    Some(writer::writer_properties(schema, rows_hint)),
-                )?,
-                rows: 0,
-                min_time,
-                max_time,
-            }),
-        };
-        o.min_time = o.min_time.min(min_time);
-        o.max_time = o.max_time.max(max_time);
-        if let [single] = group {
-            // Sorted already and overlapping nothing: copied through, batch by batch.
-            for batch in read(store, single)? {
-                let batch = batch?;
-                o.rows += batch.num_rows() as u64;
-                o.writer.write(&batch)?;
+        // A file overlapping nothing is sorted already and copied through batch by batch;
+        // overlapping ones are merged, holding a batch of each.
+        let inputs = group.iter().map(Input::Lake).collect();
+        let inputs = merge::reduce(store, schema, &scratch, inputs, merge::FAN_IN)?;
+        for batch in Merge::open(store, &inputs)? {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
             }
-        } else {
-            let mut batches = Vec::new();
-            for f in group {
-                for b in read(store, f)? {
-                    batches.push(b?);
-                }
+            let times = batch
+                .column_by_name(EVENT_TIME)
+                .expect("eventtime column")
+                .as_primitive::<TimestampMicrosecondType>();
+            let (first, last) = (times.value(0), times.value(batch.num_rows() - 1));
+            let o = match out.as_mut() {
+                Some(o) => o,
+                None => out.insert(Output {
+                    writer: ArrowWriter::try_new(
+                        Vec::new(),
+                        Arc::clone(schema),
+                        Some(writer::writer_properties(schema, rows_hint)),
+                    )?,
+                    rows: 0,
+                    min_time: first,
+                    max_time: last,
+                }),
+            };
+            o.min_time = o.min_time.min(first);
+            o.max_time = o.max_time.max(last);
+            o.rows += batch.num_rows() as u64;
+            o.writer.write(&batch)?;
+            let size = o.writer.bytes_written() as u64 + o.writer.in_progress_size() as u64;
+            if size >= target {
+                let full = out.take().expect("present");
+                finish(full, &mut staged)?;
             }
-            let merged = writer::sort_rows(&batches)?;
-            drop(batches);
-            o.rows += merged.num_rows() as u64;
-            o.writer.write(&merged)?;
-        }
-        let size = o.writer.bytes_written() as u64 + o.writer.in_progress_size() as u64;
-        if size >= target {
-            let full = out.take().expect("present");
-            finish(full, &mut staged)?;
         }
     }
     if let Some(last) = out.take() {
         finish(last, &mut staged)?;
+    }
+    if scratch.exists() {
+        // Best effort: recovery empties the staging folder anyway.
+        let _ = std::fs::remove_dir_all(&scratch);
     }
     Ok(staged)
 }
@@ -280,21 +280,6 @@ fn overlapping(files: &[FileEntry]) -> Vec<&[FileEntry]> {
         groups.push(&files[start..]);
     }
     groups
-}
-
-/// A data file's rows, batch by batch.
-fn read(
-    store: &LakeStore,
-    file: &FileEntry,
-) -> Result<impl Iterator<Item = Result<RecordBatch>> + use<>> {
-    let bytes = store.get(&file.path)?.ok_or_else(|| Error::Lake {
-        location: store.location().to_string(),
-        message: format!("data file {} is in the log but missing", file.path),
-    })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
-        .with_batch_size(8192)
-        .build()?;
-    Ok(reader.map(|b| b.map_err(Error::from)))
 }
 
 #[cfg(test)]

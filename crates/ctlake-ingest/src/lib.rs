@@ -12,7 +12,8 @@
 //! - [`decode`] parses each record once, straight into Arrow column builders, one decoder
 //!   thread per core;
 //! - [`writer`] sorts each partition's rows by event time and encodes Parquet;
-//! - [`compact`] rewrites a partition's small files into files of the target size;
+//! - [`compact`] rewrites a partition's small files into files of the target size, merging
+//!   overlapping ones in bounded memory (`merge`);
 //! - [`manifest`] commits a run's files and sources atomically and recovers after crashes;
 //! - [`ingested`] records which source files the lake holds, so re-runs skip them;
 //! - [`pipeline`] runs the whole thing with bounded memory.
@@ -27,6 +28,7 @@ pub mod framing;
 pub mod ingested;
 pub mod lake;
 pub mod manifest;
+mod merge;
 pub mod pipeline;
 pub mod source;
 pub mod store;

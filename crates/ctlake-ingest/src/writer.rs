@@ -133,6 +133,28 @@ pub fn writer_properties(schema: &SchemaRef, rows: usize) -> WriterProperties {
     props.build()
 }
 
+/// The writer settings of compaction's scratch files (read once, by the next merge pass):
+/// compressed like data files, since they can be as large as a partition, but without the
+/// statistics and bloom filters that only queries use.
+pub(crate) fn scratch_properties() -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in [
+        EVENT_JSON,
+        EVENT_JSON_CHECKSUM,
+        EVENT_ID,
+        "requestid",
+        "sharedeventid",
+    ] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    props.build()
+}
+
 /// Sorts `batches` (all of one partition) by event time and encodes them as one file.
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<EncodedFile> {
     let batch = sort_rows(batches)?;
