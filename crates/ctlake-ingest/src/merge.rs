@@ -14,15 +14,14 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, RecordBatchReader};
-use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
-use ctlake_schema::schema::{EVENT_ID, EVENT_TIME};
+use arrow::array::{RecordBatch, RecordBatchReader};
+use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::manifest::FileEntry;
 use crate::store::LakeStore;
-use crate::writer;
+use crate::writer::{self, SortKey};
 use crate::{Error, Result};
 
 /// Inputs merged at once. Each open input holds a batch and a decoded page per column (a few
@@ -80,24 +79,6 @@ struct Cursor {
     rest: RecordBatch,
 }
 
-/// The sort key of data files: event time, then event id (a missing id sorts first).
-fn key(batch: &RecordBatch, row: usize) -> (i64, &str) {
-    let times = batch
-        .column_by_name(EVENT_TIME)
-        .expect("eventtime column")
-        .as_primitive::<TimestampMicrosecondType>();
-    let ids = batch
-        .column_by_name(EVENT_ID)
-        .expect("eventid column")
-        .as_string::<i32>();
-    let id = if ids.is_valid(row) {
-        ids.value(row)
-    } else {
-        ""
-    };
-    (times.value(row), id)
-}
-
 impl Merge {
     /// Opens every input (at most [`FAN_IN`] of them: see [`reduce`]).
     pub(crate) fn open(store: &LakeStore, inputs: &[Input<'_>]) -> Result<Self> {
@@ -144,7 +125,7 @@ impl Merge {
         let frontier = self
             .cursors
             .iter()
-            .map(|c| key(&c.rest, c.rest.num_rows() - 1))
+            .map(|c| SortKey::of(&c.rest).at(c.rest.num_rows() - 1))
             .min()
             .map(|(t, id)| (t, id.to_owned()))
             .expect("two cursors or more");
@@ -152,7 +133,8 @@ impl Merge {
         let mut parts = Vec::with_capacity(self.cursors.len());
         for c in &mut self.cursors {
             let n = c.rest.num_rows();
-            let take = partition_point(n, |row| key(&c.rest, row) <= frontier);
+            let key = SortKey::of(&c.rest);
+            let take = partition_point(n, |row| key.at(row) <= frontier);
             if take > 0 {
                 parts.push(c.rest.slice(0, take));
                 c.rest = c.rest.slice(take, n - take);
@@ -250,6 +232,7 @@ mod tests {
     use super::*;
     use arrow::array::{ArrayRef, StringArray, TimestampMicrosecondArray};
     use ctlake_schema::event_schema;
+    use ctlake_schema::schema::{EVENT_ID, EVENT_TIME};
 
     /// A data file of `rows` (time, id) pairs, sorted, every other column null.
     fn data_file(store: &LakeStore, name: &str, rows: &[(i64, String)]) -> FileEntry {
@@ -311,8 +294,9 @@ mod tests {
         let mut got = Vec::new();
         for batch in Merge::open(&store, &inputs).unwrap() {
             let batch = batch.unwrap();
+            let key = SortKey::of(&batch);
             for row in 0..batch.num_rows() {
-                let (t, id) = key(&batch, row);
+                let (t, id) = key.at(row);
                 got.push((t, id.to_owned()));
             }
         }

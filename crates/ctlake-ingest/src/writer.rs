@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
@@ -19,7 +19,7 @@ use ctlake_schema::schema::{EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIM
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
 
 use crate::Result;
@@ -34,6 +34,34 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// a page.
 pub const ZSTD_LEVEL: i32 = 1;
 
+/// The sort key of every data file's rows: (`eventtime`, `eventid`).
+pub(crate) struct SortKey<'a> {
+    times: &'a TimestampMicrosecondArray,
+    ids: &'a StringArray,
+}
+
+impl<'a> SortKey<'a> {
+    /// The key columns of an event batch.
+    pub(crate) fn of(batch: &'a RecordBatch) -> Self {
+        let column = |name| batch.column_by_name(name).expect("event schema column");
+        Self {
+            times: column(EVENT_TIME).as_primitive::<TimestampMicrosecondType>(),
+            ids: column(EVENT_ID).as_string::<i32>(),
+        }
+    }
+
+    /// Row `row`'s key. Rows without an id sort first among equal times; decoders always set
+    /// the time.
+    pub(crate) fn at(&self, row: usize) -> (i64, &'a str) {
+        let id = if self.ids.is_valid(row) {
+            self.ids.value(row)
+        } else {
+            ""
+        };
+        (self.times.value(row), id)
+    }
+}
+
 /// The rows of `batches` as one batch ordered by (`eventtime`, `eventid`): the order of every
 /// data file, whatever order the decoders (or the files being compacted) delivered them in.
 pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
@@ -42,22 +70,10 @@ pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
     let mut keys: Vec<(i64, &str, u32, u32)> =
         Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
     for (bi, batch) in batches.iter().enumerate() {
-        let times = batch
-            .column_by_name(EVENT_TIME)
-            .expect("eventtime column")
-            .as_primitive::<TimestampMicrosecondType>();
-        let ids = batch
-            .column_by_name(EVENT_ID)
-            .expect("eventid column")
-            .as_string::<i32>();
+        let key = SortKey::of(batch);
         for row in 0..batch.num_rows() {
-            // Rows without an id sort first among equal times; decoders always set the time.
-            let id = if ids.is_valid(row) {
-                ids.value(row)
-            } else {
-                ""
-            };
-            keys.push((times.value(row), id, bi as u32, row as u32));
+            let (time, id) = key.at(row);
+            keys.push((time, id, bi as u32, row as u32));
         }
     }
     keys.sort_unstable();
@@ -99,27 +115,15 @@ const BLOOM_FPP: f64 = 0.01;
 /// The writer settings of every data file; `rows` is how many rows the file will hold (an
 /// upper bound is fine), which sizes the bloom filters.
 pub fn writer_properties(schema: &SchemaRef, rows: usize) -> WriterProperties {
-    let zstd = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("valid zstd level"));
     let time_col = schema.index_of(EVENT_TIME).expect("eventtime column") as i32;
-    let mut props = WriterProperties::builder()
-        .set_compression(zstd(ZSTD_LEVEL))
+    let mut props = base_properties()
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: time_col,
             descending: false,
             nulls_first: false,
         }]))
         .set_created_by(format!("ctlake {}", env!("CARGO_PKG_VERSION")));
-    for name in [
-        EVENT_JSON,
-        EVENT_JSON_CHECKSUM,
-        EVENT_ID,
-        "requestid",
-        "sharedeventid",
-    ] {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
-    }
     // A filter per row group, started for that many distinct values (exact for eventid, an
     // upper bound for addresses); the writer folds each down to the values it saw.
     let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
@@ -137,11 +141,16 @@ pub fn writer_properties(schema: &SchemaRef, rows: usize) -> WriterProperties {
 /// compressed like data files, since they can be as large as a partition, but without the
 /// statistics and bloom filters that only queries use.
 pub(crate) fn scratch_properties() -> WriterProperties {
-    let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level"),
-        ))
+    base_properties()
         .set_statistics_enabled(EnabledStatistics::None)
+        .build()
+}
+
+/// Compression, row groups and dictionaries, shared by data and scratch files.
+fn base_properties() -> WriterPropertiesBuilder {
+    let zstd = ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level");
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     for name in [
         EVENT_JSON,
@@ -152,7 +161,7 @@ pub(crate) fn scratch_properties() -> WriterProperties {
     ] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
-    props.build()
+    props
 }
 
 /// Sorts `batches` (all of one partition) by event time and encodes them as one file.
