@@ -281,6 +281,36 @@ pub fn record(id: &str, region: &str, time: &str) -> String {
     )
 }
 
+/// Generated deliveries (`ctlake generate`): `events` distinct events, none delivered twice,
+/// over two days, two regions and two accounts, one file per 5 minutes.
+pub fn deliveries(dir: &Path, events: &str, seed: &str) -> PathBuf {
+    deliveries_in(dir, events, seed, "2")
+}
+
+/// [`deliveries`] over `regions` regions.
+pub fn deliveries_in(dir: &Path, events: &str, seed: &str, regions: &str) -> PathBuf {
+    let src = dir.join("src");
+    let g = run(&[
+        "generate",
+        "--out",
+        src.to_str().unwrap(),
+        "--events",
+        events,
+        "--days",
+        "2",
+        "--regions",
+        regions,
+        "--accounts",
+        "2",
+        "--duplicate-rate",
+        "0",
+        "--seed",
+        seed,
+    ]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    src.canonicalize().unwrap()
+}
+
 /// The bundled sample ingested into a fresh lake, with what the oracle expects of it.
 pub fn sample_lake() -> (tempfile::TempDir, PathBuf, Expected) {
     let data = repo_root().join("data");

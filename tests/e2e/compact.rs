@@ -13,35 +13,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-/// Generated deliveries: `events` over two days and two regions, one file per 5 minutes.
-fn deliveries(dir: &Path, events: &str, seed: &str) -> PathBuf {
-    deliveries_in(dir, events, seed, "2")
-}
-
-/// [`deliveries`] over `regions` regions.
-fn deliveries_in(dir: &Path, events: &str, seed: &str, regions: &str) -> PathBuf {
-    let src = dir.join("src");
-    let g = run(&[
-        "generate",
-        "--out",
-        src.to_str().unwrap(),
-        "--events",
-        events,
-        "--days",
-        "2",
-        "--regions",
-        regions,
-        "--accounts",
-        "2",
-        "--duplicate-rate",
-        "0",
-        "--seed",
-        seed,
-    ]);
-    assert_eq!(g.code, 0, "{}", g.stderr);
-    src.canonicalize().unwrap()
-}
-
 /// Ingests `src` a few delivery files per commit, without compaction: many small files.
 fn fragmented_lake(lake: &Path, src: &Path) {
     let r = run(&[

@@ -47,6 +47,7 @@ pub mod suggest;
 pub mod table;
 pub mod timespec;
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +56,7 @@ use ctlake_ingest::manifest::{Commit, LakeInfo, Snapshot};
 use ctlake_schema::layout;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
@@ -140,7 +142,16 @@ impl Lake {
             .with_default_catalog_and_schema("ctlake", "default");
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
-            runtime = runtime.with_memory_limit(limit, 1.0);
+            // A fair pool, not DataFusion's greedy default: under a greedy pool one partition's
+            // aggregation can take the whole limit and another then fails outright, holding
+            // nothing it could spill. A fair pool caps each spilling operator at its share, so
+            // each spills its own state instead. The tracking wrapper names the top consumers
+            // when an allocation fails.
+            let pool = TrackConsumersPool::new(
+                FairSpillPool::new(limit),
+                NonZeroUsize::new(5).expect("non-zero"),
+            );
+            runtime = runtime.with_memory_pool(Arc::new(pool));
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         functions::register(&ctx);
