@@ -10,8 +10,8 @@ What it measures, each as the median of --runs runs:
   `/usr/bin/time -v` reports);
 - lake bytes against the source .json.gz bytes;
 - incremental ingest: one more 5-minute delivery file into the finished lake (whole process);
-- compaction: the corpus ingested in many small commits (--no-compact), then `ctlake
-  compact`: files per partition before and after, and its time;
+- compaction: the corpus ingested one account folder at a time in small commits
+  (--no-compact), then `ctlake compact`: files per partition before and after, and its time;
 - query latency: a suite of a dozen queries (point lookups, one-day and whole-lake
   aggregations, map lookups, top-N), each run as a whole process by `ctlake query` and by
   DuckDB (Python, `read_parquet` over the same lake files with hive partitioning); both must
@@ -351,11 +351,19 @@ def incremental(lake, args):
 
 
 def compaction(corpus, args):
-    """Many small commits, then `ctlake compact`: files per partition before and after."""
+    """A fragmented lake, then `ctlake compact`: files per partition before and after.
+
+    One bulk ingest writes about one file per partition per commit (the walk visits a
+    partition's day folders together), so the lake is fragmented the way separate deliveries
+    fragment it: one ingest run per account folder (as separate trails, or runs that each
+    catch up on one account, would), with small commits, and no compaction."""
     lake = os.path.join(args.work, "lake-fragmented")
     shutil.rmtree(lake, ignore_errors=True)
-    subprocess.run([CTLAKE, "ingest", "--quiet", "--no-compact", "--batch-files", "2000", "--lake", lake, corpus],
-                   check=True)
+    logs = os.path.join(corpus, "AWSLogs")
+    accounts = sorted(os.path.join(logs, a) for a in os.listdir(logs)) if os.path.isdir(logs) else [corpus]
+    for account in accounts:
+        subprocess.run([CTLAKE, "ingest", "--quiet", "--no-compact", "--batch-files", "500", "--lake", lake,
+                        account], check=True)
 
     def per_partition():
         counts = {}

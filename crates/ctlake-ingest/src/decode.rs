@@ -556,6 +556,8 @@ pub fn id_key(event_id: &str) -> u128 {
 
 struct PartitionBuilder {
     key: PartitionKey,
+    /// The partition's day, as days since the epoch (the key of `Decoder::lookup`).
+    days: i32,
     root: StructColumn,
     ids: Vec<u128>,
 }
@@ -675,6 +677,7 @@ impl Decoder {
                     StructColumn::new(self.schema.fields(), &[EVENT_JSON, EVENT_JSON_CHECKSUM]);
                 self.parts.push(PartitionBuilder {
                     key,
+                    days,
                     root,
                     ids: Vec::new(),
                 });
@@ -723,17 +726,26 @@ impl Decoder {
         Ok(())
     }
 
-    /// Hands over everything buffered, one batch per partition. The builders are kept (empty)
-    /// for the next rows, with what they learned about key spellings.
+    /// Hands over everything buffered, one batch per partition. The builders of partitions
+    /// that had rows are kept (empty) for the next rows, with what they learned about key
+    /// spellings; the others are dropped, so a decoder holds builders for the few partitions
+    /// the walk is in, not for every partition of the run.
     pub fn take(&mut self) -> Vec<PartitionRows> {
         self.rows = 0;
         self.bytes = 0;
         let schema = self.schema.clone();
+        let before = self.parts.len();
+        self.parts.retain(|pb| !pb.ids.is_empty());
+        if self.parts.len() != before {
+            self.lookup = self
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, pb)| ((pb.key.region.clone(), pb.days), i))
+                .collect();
+        }
         let mut out = Vec::new();
         for pb in &mut self.parts {
-            if pb.ids.is_empty() {
-                continue;
-            }
             let root = pb.root.finish();
             let (_, columns, _) = root.into_parts();
             out.push(PartitionRows {

@@ -4,9 +4,11 @@
 //! cold read waits on the disk far longer than decoding takes, so several are kept in flight).
 //! One decoder thread per core decodes them and sends rows, grouped by partition, through a
 //! bounded channel to the writer (this thread). The writer drops events whose
-//! `eventID` its partition already holds, buffers rows per partition, and when the buffer
-//! reaches the memory budget encodes every partition to a staged Parquet file (in parallel).
-//! Memory is therefore bounded by the budget plus a few chunks in flight, whatever the input.
+//! `eventID` its partition already holds and buffers rows per partition. When the buffer
+//! reaches the memory budget, the partitions touched longest ago (with the walk's order, the
+//! finished ones) go to an encoder thread, which writes each to a staged Parquet file while
+//! the decoders go on. Memory is therefore bounded by about one and a half times the budget
+//! plus a few chunks in flight, whatever the input.
 //!
 //! Sources are committed in batches (by bytes and file count). A batch's staged files and the
 //! list of its sources go into the lake in one commit (see [`crate::manifest`]), so a source's
@@ -143,7 +145,7 @@ pub struct IngestReport {
     pub seconds: f64,
     /// Of which: finding the sources.
     pub discover_seconds: f64,
-    /// Of which: encoding and staging data files (while the decoders wait).
+    /// Encoding and staging data files (beside the decoders, on the encoder thread).
     pub write_seconds: f64,
     /// Of which: committing (moves and log entries).
     pub commit_seconds: f64,
@@ -179,8 +181,13 @@ struct FileResult {
 
 enum Msg {
     Rows(Vec<PartitionRows>),
-    File(FileResult),
+    /// Results of files read, sent a few hundred at a time: a message per file kept the
+    /// decoders and the writer contending on the channel for every small delivery.
+    Files(Vec<FileResult>),
 }
+
+/// File results a decoder collects before sending them.
+const RESULTS_PER_MSG: usize = 256;
 
 /// A source file handed from the I/O threads to the decoders.
 struct Loaded {
@@ -393,11 +400,25 @@ struct Staged {
 }
 
 struct BatchState {
-    buffers: FxHashMap<PartitionKey, Vec<RecordBatch>>,
+    buffers: FxHashMap<PartitionKey, Buffered>,
     buffered: usize,
+    /// Counts the chunks accepted, to tell which partitions were touched last.
+    tick: u64,
     staged: Vec<Staged>,
     counts: CommitCounts,
 }
+
+/// One partition's rows waiting to be written.
+#[derive(Default)]
+struct Buffered {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    /// The chunk that last added rows.
+    touched: u64,
+}
+
+/// Partitions handed to the encoder thread to be written as one staged file each.
+type Job = Vec<(PartitionKey, Vec<RecordBatch>)>;
 
 impl Run<'_> {
     fn batch(
@@ -411,14 +432,19 @@ impl Run<'_> {
     ) -> Result<()> {
         let (tx, rx) = bounded::<Msg>(threads * 2);
         let (loaded_tx, loaded_rx) = bounded::<Loaded>(READ_AHEAD);
+        // A job (about a quarter of the budget) is handed over only when the encoder is free:
+        // memory holds the budget of buffered rows, one job being encoded and one waiting.
+        let (job_tx, job_rx) = bounded::<Job>(0);
         let mut state = BatchState {
             buffers: FxHashMap::default(),
             buffered: 0,
+            tick: 0,
             staged: Vec::new(),
             counts: CommitCounts::default(),
         };
         let mut results: Vec<FileResult> = Vec::new();
-        let outcome: Result<()> = std::thread::scope(|scope| {
+        let (store, schema, run_id) = (self.store, self.schema.clone(), self.id.clone());
+        let outcome: Result<f64> = std::thread::scope(|scope| {
             for _ in 0..self.opts.io_threads.max(1) {
                 let loaded_tx = loaded_tx.clone();
                 scope.spawn(move || read_files(feed, &loaded_tx));
@@ -431,28 +457,44 @@ impl Run<'_> {
             }
             drop(tx);
             drop(loaded_rx);
-            for msg in rx {
-                match msg {
-                    Msg::Rows(parts) => {
-                        for part in parts {
-                            self.accept(snap, part, &mut state)?;
+            // Encoding runs beside the decoders instead of stopping them, so both cores stay
+            // busy while a flush is written.
+            let encoder = scope.spawn(move || encode_jobs(store, &schema, &run_id, job_rx));
+            let received = || -> Result<()> {
+                for msg in rx {
+                    match msg {
+                        Msg::Rows(parts) => {
+                            state.tick += 1;
+                            for part in parts {
+                                self.accept(snap, part, &mut state)?;
+                            }
+                            if state.buffered >= self.opts.memory_budget {
+                                let keep = self.opts.memory_budget / 4 * 3;
+                                let job = take_coldest(&mut state, keep);
+                                if job_tx.send(job).is_err() {
+                                    // The encoder failed: its error is reported below.
+                                    return Ok(());
+                                }
+                            }
                         }
-                        if state.buffered >= self.opts.memory_budget {
-                            let t = Instant::now();
-                            self.flush(&mut state)?;
-                            report.write_seconds += t.elapsed().as_secs_f64();
-                        }
+                        Msg::Files(r) => results.extend(r),
                     }
-                    Msg::File(r) => results.push(r),
                 }
-            }
-            Ok(())
+                let rest = take_coldest(&mut state, 0);
+                if !rest.is_empty() {
+                    let _ = job_tx.send(rest);
+                }
+                Ok(())
+            };
+            let received = received();
+            drop(job_tx);
+            let (staged, seconds) = encoder.join().expect("the encoder does not panic");
+            received?;
+            state.staged = staged?;
+            Ok(seconds)
         });
         // On error the receiver is gone, so the decoders stop at their next send.
-        outcome?;
-        let t = Instant::now();
-        self.flush(&mut state)?;
-        report.write_seconds += t.elapsed().as_secs_f64();
+        report.write_seconds += outcome?;
 
         results.sort_by_key(|r| r.index);
         let mut sources = Vec::new();
@@ -574,45 +616,95 @@ impl Run<'_> {
             return Ok(());
         }
         state.counts.events += batch.num_rows() as u64;
-        state.buffered += batch.get_array_memory_size();
-        state.buffers.entry(key).or_default().push(batch);
+        let bytes = batch.get_array_memory_size();
+        state.buffered += bytes;
+        let buffered = state.buffers.entry(key).or_default();
+        buffered.bytes += bytes;
+        buffered.touched = state.tick;
+        buffered.batches.push(batch);
         Ok(())
     }
+}
 
-    /// Encodes every buffered partition to a staged file, using all cores.
-    fn flush(&self, state: &mut BatchState) -> Result<()> {
-        let parts: Vec<(PartitionKey, Vec<RecordBatch>)> = state.buffers.drain().collect();
-        state.buffered = 0;
-        let staged: Vec<Result<Staged>> = parts
-            .into_par_iter()
-            .map(|(key, batches)| {
-                let file = writer::encode(&self.schema, &batches)?;
-                drop(batches);
-                let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
-                let from = format!("{}/{}/{key}/{name}", layout::STAGING_DIR, self.id);
-                let to = format!("{}/{name}", key.dir());
-                let bytes = file.bytes.len() as u64;
-                self.store.put(&from, file.bytes)?;
-                Ok(Staged {
-                    from,
-                    entry: FileEntry {
-                        path: to.clone(),
-                        region: key.region.clone(),
-                        date: key.date,
-                        rows: file.rows,
-                        bytes,
-                        min_time_us: file.min_time,
-                        max_time_us: file.max_time,
-                    },
-                    to,
-                })
-            })
-            .collect();
-        for s in staged {
-            state.staged.push(s?);
+/// Takes the partitions touched longest ago out of the buffer until at most `keep` bytes are
+/// left. The walk delivers a partition's files together (see [`source::walk`]), so the coldest
+/// partitions are the finished ones, and each is written once instead of once per flush.
+fn take_coldest(state: &mut BatchState, keep: usize) -> Job {
+    let mut order: Vec<(u64, PartitionKey)> = state
+        .buffers
+        .iter()
+        .map(|(key, b)| (b.touched, key.clone()))
+        .collect();
+    order.sort_unstable();
+    let mut job = Vec::new();
+    for (_, key) in order {
+        if state.buffered <= keep {
+            break;
         }
-        Ok(())
+        if let Some(b) = state.buffers.remove(&key) {
+            state.buffered -= b.bytes;
+            job.push((key, b.batches));
+        }
     }
+    job
+}
+
+/// The encoder thread: writes each job's partitions to staged files, using all cores, until
+/// the jobs end or one fails. Returns the staged files and the seconds spent.
+fn encode_jobs(
+    store: &LakeStore,
+    schema: &SchemaRef,
+    run_id: &str,
+    jobs: Receiver<Job>,
+) -> (Result<Vec<Staged>>, f64) {
+    let mut staged = Vec::new();
+    let mut seconds = 0.0;
+    for job in jobs {
+        let t = Instant::now();
+        let done: Vec<Result<Staged>> = job
+            .into_par_iter()
+            .map(|(key, batches)| stage(store, schema, run_id, &key, batches))
+            .collect();
+        seconds += t.elapsed().as_secs_f64();
+        for s in done {
+            match s {
+                Ok(s) => staged.push(s),
+                // Returning drops the receiver, so the next job's send fails and the batch stops.
+                Err(e) => return (Err(e), seconds),
+            }
+        }
+    }
+    (Ok(staged), seconds)
+}
+
+/// Encodes one partition's rows to a staged Parquet file.
+fn stage(
+    store: &LakeStore,
+    schema: &SchemaRef,
+    run_id: &str,
+    key: &PartitionKey,
+    batches: Vec<RecordBatch>,
+) -> Result<Staged> {
+    let file = writer::encode(schema, &batches)?;
+    drop(batches);
+    let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
+    let from = format!("{}/{run_id}/{key}/{name}", layout::STAGING_DIR);
+    let to = format!("{}/{name}", key.dir());
+    let bytes = file.bytes.len() as u64;
+    store.put(&from, file.bytes)?;
+    Ok(Staged {
+        from,
+        entry: FileEntry {
+            path: to.clone(),
+            region: key.region.clone(),
+            date: key.date,
+            rows: file.rows,
+            bytes,
+            min_time_us: file.min_time,
+            max_time_us: file.max_time,
+        },
+        to,
+    })
 }
 
 /// The event id keys already stored in a partition's files.
@@ -689,6 +781,7 @@ fn read_files(feed: &Feed<'_>, tx: &Sender<Loaded>) {
 fn decode_files(rx: &Receiver<Loaded>, tx: &Sender<Msg>, progress: &Progress) {
     let mut decoder = Decoder::new(event_schema());
     let mut buffer = Vec::new();
+    let mut results = Vec::new();
     for Loaded {
         index,
         file,
@@ -700,15 +793,21 @@ fn decode_files(rx: &Receiver<Loaded>, tx: &Sender<Msg>, progress: &Progress) {
         progress.files_done.fetch_add(1, Ordering::Relaxed);
         progress.bytes_done.fetch_add(size, Ordering::Relaxed);
         progress.events.fetch_add(result.records, Ordering::Relaxed);
+        results.push(result);
         if decoder.buffered_bytes() >= CHUNK_BYTES && tx.send(Msg::Rows(decoder.take())).is_err() {
             return;
         }
-        if tx.send(Msg::File(result)).is_err() {
+        if results.len() >= RESULTS_PER_MSG
+            && tx.send(Msg::Files(std::mem::take(&mut results))).is_err()
+        {
             return;
         }
     }
-    if decoder.rows() > 0 {
-        let _ = tx.send(Msg::Rows(decoder.take()));
+    if decoder.rows() > 0 && tx.send(Msg::Rows(decoder.take())).is_err() {
+        return;
+    }
+    if !results.is_empty() {
+        let _ = tx.send(Msg::Files(results));
     }
 }
 

@@ -1,7 +1,7 @@
 //! Finding and opening source files.
 //!
 //! `ctlake ingest` takes files, folders (walked recursively, in name order so runs are
-//! repeatable) and glob patterns (expanded here, so that a quoted `'AWSLogs/**/*.json.gz'` over
+//! repeatable, with the delivery layout's day folders grouped by day and region) and glob patterns (expanded here, so that a quoted `'AWSLogs/**/*.json.gz'` over
 //! millions of files does not hit the shell's argument limit). A file named on the command line
 //! is always read; in a folder, only names that can hold CloudTrail JSON are (`.json`,
 //! `.json.gz`, `.jsonl`, `.ndjson`, `.gz`, `.cloudtrail`), so a `README` or a `.DS_Store` is not
@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use ctlake_schema::awskey;
+use ctlake_schema::awskey::{self, DayFolder};
 use flate2::read::MultiGzDecoder;
 use rustc_hash::FxHashSet;
 
@@ -123,7 +123,7 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
 }
 
 /// Expands the command-line sources, handing each file to `sink` as it is found (folders in
-/// name order, each file once), until `sink` returns false. `exclude` (the lake itself, when
+/// name order, day folders by day and region after the rest, each file once), until `sink` returns false. `exclude` (the lake itself, when
 /// it sits inside a source folder) is never walked.
 ///
 /// Nothing is kept per file but a 16-byte hash of its path (to pass over a file named twice),
@@ -196,15 +196,40 @@ impl Walk<'_> {
         if !root.is_dir() {
             return self.file(path, root, explicit);
         }
+        // The delivery layout puts the account above the region and the day, so a walk in
+        // name order would visit every partition once per account, and each visit would end
+        // as a small file of its own. Day folders are therefore set aside (one entry per
+        // folder, not per file) and walked after the rest, by day and region: one
+        // partition's deliveries then arrive together, and are written together.
+        let mut days = Vec::new();
+        self.dir(path, &root, Some(&mut days))?;
+        days.sort();
+        for (_, shown, canonical) in days {
+            if self.stopped {
+                return Ok(());
+            }
+            self.dir(&shown, &canonical, None)?;
+        }
+        Ok(())
+    }
+
+    /// Walks one folder in name order. With `days`, day folders below it are not entered but
+    /// listed there for later.
+    fn dir(
+        &mut self,
+        shown_root: &Path,
+        root: &Path,
+        mut days: Option<&mut Vec<(DayFolder, PathBuf, PathBuf)>>,
+    ) -> Result<()> {
         let exclude = self.exclude;
-        let walker = walkdir::WalkDir::new(&root)
+        let mut walker = walkdir::WalkDir::new(root)
             .sort_by_file_name()
             .into_iter()
             .filter_entry(|e| {
                 let hidden = e.depth() > 0 && is_hidden(&e.file_name().to_string_lossy());
                 !hidden && exclude != Some(e.path())
             });
-        for entry in walker {
+        while let Some(entry) = walker.next() {
             if self.stopped {
                 return Ok(());
             }
@@ -216,12 +241,20 @@ impl Walk<'_> {
                 Error::io(p, e.into())
             })?;
             let file_type = entry.file_type();
-            if file_type.is_file() {
-                let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+            let shown = || shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()));
+            if file_type.is_dir() && entry.depth() > 0 {
+                if let Some(days) = days.as_deref_mut()
+                    && let Some(day) = awskey::day_folder(&entry.path().to_string_lossy())
+                {
+                    days.push((day, shown(), entry.into_path()));
+                    walker.skip_current_dir();
+                }
+            } else if file_type.is_file() {
+                let shown = shown();
                 self.file(&shown, entry.into_path(), false)?;
             } else if file_type.is_symlink() {
                 // A link is followed to what it names, which may lie outside the walked folder.
-                let shown = path.join(entry.path().strip_prefix(&root).unwrap_or(entry.path()));
+                let shown = shown();
                 if let Ok(target) = entry.path().canonicalize() {
                     if target.is_dir() {
                         self.path(&shown, false)?;
@@ -357,6 +390,50 @@ mod tests {
         assert_eq!(found.digests.len(), 1);
         assert_eq!(found.ignored, 1);
         assert!(found.files[0].uri.starts_with("file:///"));
+    }
+
+    /// Day folders are visited by day and region, whatever account they sit under, after
+    /// the files outside the delivery layout.
+    #[test]
+    fn day_folders_are_walked_by_day_and_region_across_accounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for account in ["111111111111", "222222222222"] {
+            for region in ["us-east-1", "eu-west-1"] {
+                for day in ["01", "02"] {
+                    let d = root.join(format!(
+                        "AWSLogs/{account}/CloudTrail/{region}/2024/05/{day}"
+                    ));
+                    std::fs::create_dir_all(&d).unwrap();
+                    std::fs::write(d.join(format!("{account}-{region}-{day}.json")), b"x").unwrap();
+                }
+            }
+        }
+        std::fs::write(root.join("AWSLogs/loose.json"), b"x").unwrap();
+        let found = discover(&[root.display().to_string()], None).unwrap();
+        let names: Vec<String> = found
+            .files
+            .iter()
+            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "loose.json",
+                "111111111111-eu-west-1-01.json",
+                "222222222222-eu-west-1-01.json",
+                "111111111111-us-east-1-01.json",
+                "222222222222-us-east-1-01.json",
+                "111111111111-eu-west-1-02.json",
+                "222222222222-eu-west-1-02.json",
+                "111111111111-us-east-1-02.json",
+                "222222222222-us-east-1-02.json",
+            ]
+        );
+        // The paths shown keep the folders they were found under.
+        assert!(found.files[1].path.ends_with(
+            "AWSLogs/111111111111/CloudTrail/eu-west-1/2024/05/01/111111111111-eu-west-1-01.json"
+        ));
     }
 
     #[test]

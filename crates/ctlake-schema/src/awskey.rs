@@ -125,6 +125,36 @@ pub fn parse_file_name(name: &str) -> Option<FileName> {
     })
 }
 
+/// A delivery day folder: `.../CloudTrail[-Insight]/<region>/YYYY/MM/DD`. Ordered by day,
+/// then region: global services' events (IAM, sign-in) name `us-east-1` whatever folder
+/// they are delivered in, so a day's folders are best visited together.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DayFolder {
+    /// The day.
+    pub date: NaiveDate,
+    /// The region folder.
+    pub region: String,
+}
+
+/// Recognises a day folder of the delivery layout by its last five segments, so a walk can
+/// visit the folders of one region and day (the table's partition) together, whatever
+/// account or organization they sit under. Digest folders are not day folders: they hold no
+/// events.
+pub fn day_folder(path: &str) -> Option<DayFolder> {
+    let mut segments = path.trim_end_matches(['/', '\\']).rsplit(['/', '\\']);
+    let (d, m, y) = (segments.next()?, segments.next()?, segments.next()?);
+    let region = segments.next()?;
+    let kind = LogKind::from_dir(segments.next()?)?;
+    if kind == LogKind::Digest || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)?;
+    Some(DayFolder {
+        date,
+        region: region.to_string(),
+    })
+}
+
 /// True when the path is a CloudTrail digest file, by its folder or its name.
 pub fn is_digest_path(path: &str) -> bool {
     if path
@@ -176,6 +206,25 @@ mod tests {
         assert!(!is_digest_path(
             "AWSLogs/327878933619/CloudTrail/us-east-1/2023/10/15/a.json.gz"
         ));
+    }
+
+    #[test]
+    fn recognises_day_folders() {
+        let f =
+            day_folder("/b/AWSLogs/o-abc/111122223333/CloudTrail/eu-west-1/2024/02/29/").unwrap();
+        assert_eq!(f.region, "eu-west-1");
+        assert_eq!(f.date, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        assert!(day_folder("AWSLogs/1/CloudTrail-Insight/us-east-1/2024/01/01").is_some());
+        assert_eq!(
+            day_folder("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01"),
+            None
+        );
+        assert_eq!(day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/01"), None);
+        assert_eq!(
+            day_folder("AWSLogs/1/CloudTrail/us-east-1/2024/02/30"),
+            None
+        );
+        assert_eq!(day_folder("logs/us-east-1/2024/01/01"), None);
     }
 
     #[test]
