@@ -1,8 +1,9 @@
 //! Finding and opening source files.
 //!
 //! `ctlake ingest` takes files, folders (walked recursively, in name order so runs are
-//! repeatable, with the delivery layout's day folders grouped by day and region) and glob patterns (expanded here, so that a quoted `'AWSLogs/**/*.json.gz'` over
-//! millions of files does not hit the shell's argument limit). A file named on the command line
+//! repeatable, with the delivery layout's day folders grouped by day and region) and glob
+//! patterns (expanded here, so that a quoted `'AWSLogs/**/*.json.gz'` over millions of files
+//! does not hit the shell's argument limit). A file named on the command line
 //! is always read; in a folder, only names that can hold CloudTrail JSON are (`.json`,
 //! `.json.gz`, `.jsonl`, `.ndjson`, `.gz`, `.cloudtrail`), so a `README` or a `.DS_Store` is not
 //! reported as a bad file. Compression is decided by content (the gzip magic bytes), not by
@@ -123,11 +124,13 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
 }
 
 /// Expands the command-line sources, handing each file to `sink` as it is found (folders in
-/// name order, day folders by day and region after the rest, each file once), until `sink` returns false. `exclude` (the lake itself, when
-/// it sits inside a source folder) is never walked.
+/// name order, day folders by day and region after the rest, each file once), until `sink`
+/// returns false. `exclude` (the lake itself, when it sits inside a source folder) is never
+/// walked.
 ///
 /// Nothing is kept per file but a 16-byte hash of its path (to pass over a file named twice),
-/// so a walk over millions of files runs in little memory while the files are read.
+/// and per day folder its path, so a walk over millions of files runs in little memory while
+/// the files are read.
 pub fn walk(
     args: &[String],
     exclude: Option<&Path>,
