@@ -22,14 +22,14 @@ use arrow::array::AsArray;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 use ctlake_schema::event_schema;
-use ctlake_schema::layout::{self, PartitionKey};
+use ctlake_schema::layout::PartitionKey;
 use ctlake_schema::schema::EVENT_TIME;
 use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
 use crate::Result;
 use crate::lake::Lake;
-use crate::manifest::{self, Commit, CommitCounts, FileEntry, Snapshot};
+use crate::manifest::{self, Commit, CommitCounts, FileEntry, Snapshot, Staged};
 use crate::merge::{self, Input, Merge};
 use crate::store::LakeStore;
 use crate::writer;
@@ -165,11 +165,6 @@ pub(crate) fn compact_locked(
     Ok(report)
 }
 
-struct Staged {
-    from: String,
-    entry: FileEntry,
-}
-
 /// An output file being filled.
 struct Output {
     writer: ArrowWriter<Vec<u8>>,
@@ -191,23 +186,13 @@ fn rewrite(
     let mut out: Option<Output> = None;
     let rows_hint = files.iter().map(|f| f.rows as usize).sum::<usize>();
     let finish = |out: Output, staged: &mut Vec<Staged>| -> Result<()> {
-        let bytes = out.writer.into_inner()?;
-        let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
-        let from = format!("{}/{run}/{key}/{name}", layout::STAGING_DIR);
-        let size = bytes.len() as u64;
-        store.put(&from, Bytes::from(bytes))?;
-        staged.push(Staged {
-            from,
-            entry: FileEntry {
-                path: format!("{}/{name}", key.dir()),
-                region: key.region.clone(),
-                date: key.date,
-                rows: out.rows,
-                bytes: size,
-                min_time_us: out.min_time,
-                max_time_us: out.max_time,
-            },
-        });
+        let file = writer::EncodedFile {
+            bytes: Bytes::from(out.writer.into_inner()?),
+            rows: out.rows,
+            min_time: out.min_time,
+            max_time: out.max_time,
+        };
+        staged.push(manifest::stage(store, run, key, file)?);
         Ok(())
     };
     let scratch = merge::scratch_dir(store, run, &key.to_string());

@@ -24,7 +24,7 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
 use ctlake_schema::jsonmap::{self, Kind, Strings};
 use ctlake_schema::layout::{PartitionError, PartitionKey};
 use ctlake_schema::schema::{AWS_REGION, EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME};
@@ -556,8 +556,6 @@ pub fn id_key(event_id: &str) -> u128 {
 
 struct PartitionBuilder {
     key: PartitionKey,
-    /// The partition's day, as days since the epoch (the key of `Decoder::lookup`).
-    days: i32,
     root: StructColumn,
     ids: Vec<u128>,
 }
@@ -677,7 +675,6 @@ impl Decoder {
                     StructColumn::new(self.schema.fields(), &[EVENT_JSON, EVENT_JSON_CHECKSUM]);
                 self.parts.push(PartitionBuilder {
                     key,
-                    days,
                     root,
                     ids: Vec::new(),
                 });
@@ -741,7 +738,10 @@ impl Decoder {
                 .parts
                 .iter()
                 .enumerate()
-                .map(|(i, pb)| ((pb.key.region.clone(), pb.days), i))
+                .map(|(i, pb)| {
+                    let days = pb.key.date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE;
+                    ((pb.key.region.clone(), days), i)
+                })
                 .collect();
         }
         let mut out = Vec::new();

@@ -296,6 +296,40 @@ pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
     Ok(report)
 }
 
+/// A data file waiting in the run's staging folder for a commit to move it into the table.
+pub(crate) struct Staged {
+    /// Where it is staged.
+    pub from: String,
+    /// What the commit adds to the log; `entry.path` is where the file moves to.
+    pub entry: FileEntry,
+}
+
+/// Puts an encoded data file of partition `key` into run `run`'s staging folder, under the
+/// name it will have in the table.
+pub(crate) fn stage(
+    store: &LakeStore,
+    run: &str,
+    key: &PartitionKey,
+    file: crate::writer::EncodedFile,
+) -> Result<Staged> {
+    let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
+    let from = format!("{}/{run}/{key}/{name}", layout::STAGING_DIR);
+    let bytes = file.bytes.len() as u64;
+    store.put(&from, file.bytes)?;
+    Ok(Staged {
+        from,
+        entry: FileEntry {
+            path: format!("{}/{name}", key.dir()),
+            region: key.region.clone(),
+            date: key.date,
+            rows: file.rows,
+            bytes,
+            min_time_us: file.min_time,
+            max_time_us: file.max_time,
+        },
+    })
+}
+
 /// Commits staged files: moves them into place and writes the log entry (steps 2 to 5 above).
 /// On success the snapshot includes the commit.
 pub fn commit(

@@ -42,7 +42,9 @@ use crate::decode::{Decoder, PartitionRows, id_key};
 use crate::framing::{FrameError, Framer, Item};
 use crate::ingested::{self, SourceIndex};
 use crate::lake::Lake;
-use crate::manifest::{self, Commit, CommitCounts, FileEntry, Recovery, Snapshot, SourceEntry};
+use crate::manifest::{
+    self, Commit, CommitCounts, FileEntry, Recovery, Snapshot, SourceEntry, Staged,
+};
 use crate::source::{self, Found, Passed, SourceFile};
 use crate::store::LakeStore;
 use crate::writer;
@@ -393,12 +395,6 @@ struct Run<'a> {
     dedup: FxHashMap<PartitionKey, FxHashSet<u128>>,
 }
 
-struct Staged {
-    from: String,
-    to: String,
-    entry: FileEntry,
-}
-
 struct BatchState {
     buffers: FxHashMap<PartitionKey, Buffered>,
     buffered: usize,
@@ -557,7 +553,7 @@ impl Run<'_> {
             report.partitions.insert(s.entry.partition());
             report.files_written += 1;
             report.bytes_written += s.entry.bytes;
-            moves.push((s.from, s.to));
+            moves.push((s.from, s.entry.path.clone()));
             add.push(s.entry);
         }
         report.events_written += state.counts.events;
@@ -663,7 +659,11 @@ fn encode_jobs(
         let t = Instant::now();
         let done: Vec<Result<Staged>> = job
             .into_par_iter()
-            .map(|(key, batches)| stage(store, schema, run_id, &key, batches))
+            .map(|(key, batches)| {
+                let file = writer::encode(schema, &batches)?;
+                drop(batches);
+                manifest::stage(store, run_id, &key, file)
+            })
             .collect();
         seconds += t.elapsed().as_secs_f64();
         for s in done {
@@ -675,36 +675,6 @@ fn encode_jobs(
         }
     }
     (Ok(staged), seconds)
-}
-
-/// Encodes one partition's rows to a staged Parquet file.
-fn stage(
-    store: &LakeStore,
-    schema: &SchemaRef,
-    run_id: &str,
-    key: &PartitionKey,
-    batches: Vec<RecordBatch>,
-) -> Result<Staged> {
-    let file = writer::encode(schema, &batches)?;
-    drop(batches);
-    let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
-    let from = format!("{}/{run_id}/{key}/{name}", layout::STAGING_DIR);
-    let to = format!("{}/{name}", key.dir());
-    let bytes = file.bytes.len() as u64;
-    store.put(&from, file.bytes)?;
-    Ok(Staged {
-        from,
-        entry: FileEntry {
-            path: to.clone(),
-            region: key.region.clone(),
-            date: key.date,
-            rows: file.rows,
-            bytes,
-            min_time_us: file.min_time,
-            max_time_us: file.max_time,
-        },
-        to,
-    })
 }
 
 /// The event id keys already stored in a partition's files.
