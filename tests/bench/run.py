@@ -12,6 +12,9 @@ What it measures, each as the median of --runs runs:
 - incremental ingest: one more 5-minute delivery file into the finished lake (whole process);
 - compaction: the corpus ingested one account folder at a time in small commits
   (--no-compact), then `ctlake compact`: files per partition before and after, and its time;
+- S3 (with --moto PATH to a `moto_server`, or `--s3` to find it on PATH): the corpus uploaded to
+  a loopback S3 server, then ingested from it into an S3 lake and into a local one (objects/s,
+  events/s), and a no-op re-run (seconds, requests);
 - query latency: a suite of a dozen queries (point lookups, one-day and whole-lake
   aggregations, map lookups, top-N), each run as a whole process by `ctlake query` and by
   DuckDB (Python, `read_parquet` over the same lake files with hive partitioning); both must
@@ -222,6 +225,8 @@ def main():
     ap.add_argument("--peer-timeout", type=float, help="seconds after which a DuckDB ingest is stopped")
     ap.add_argument("--skip-ingest", action="store_true", help="reuse the lake of an earlier run; only run the queries")
     ap.add_argument("--no-build", action="store_true", help="use target/release/ctlake as it is")
+    ap.add_argument("--s3", action="store_true", help="also measure ingest from and into a loopback S3 server")
+    ap.add_argument("--moto", help="the moto_server to use for --s3 (default: on PATH)")
     ap.add_argument("--warm", action="store_true",
                     help="do not empty the page cache before each ingest (by default it is, when running as root)")
     args = ap.parse_args()
@@ -320,6 +325,8 @@ def main():
           f"as long | | | | |")
     incremental(lake, args)
     compaction(corpus, args)
+    if args.s3 or args.moto:
+        s3_rows(corpus, records, args)
     print()
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))
@@ -379,6 +386,74 @@ def compaction(corpus, args):
           f"{sum(before.values()):,} files -> {sum(after.values()):,} in {s:.1f} s) | | | one per 128 MB | "
           f"{'yes' if max(after.values()) == 1 else 'see sizes'} |")
     shutil.rmtree(lake, ignore_errors=True)
+
+
+UPLOAD = r"""
+import boto3, os, sys
+from concurrent.futures import ThreadPoolExecutor
+endpoint, bucket, root = sys.argv[1], sys.argv[2], sys.argv[3]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench",
+                  region_name="us-east-1")
+for b in sys.argv[2:3] + sys.argv[4:]:
+    s3.create_bucket(Bucket=b)
+files = [os.path.join(r, n) for r, _, ns in os.walk(root) for n in ns]
+def put(f):
+    s3.upload_file(f, bucket, os.path.relpath(f, root))
+with ThreadPoolExecutor(32) as pool:
+    list(pool.map(put, files))
+"""
+
+
+def s3_rows(corpus, records, args):
+    """Ingest from a loopback S3 server (moto's) into an S3 lake and into a local one, and the
+    cost of a no-op re-run: seconds and the requests the server logged."""
+    import socket
+    moto = args.moto or shutil.which("moto_server")
+    if not moto:
+        print("| S3 | skipped: no moto_server (pip install 'moto[server]') | | | | |")
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = os.path.join(args.work, "moto.log")
+    log = open(log_path, "w")
+    server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=log)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        python = os.path.join(os.path.dirname(moto), "python3")
+        python = python if os.path.exists(python) else sys.executable
+        subprocess.run([python, "-c", UPLOAD, endpoint, "trail", corpus, "lake"], check=True)
+        objects = sum(len(ns) for _, _, ns in os.walk(corpus))
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
+                   AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true", AWS_EC2_METADATA_DISABLED="true")
+        local = os.path.join(args.work, "lake-from-s3")
+        for name, target in (("S3 lake", "s3://lake/bench"), ("local lake", local)):
+            shutil.rmtree(local, ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([CTLAKE, "ingest", "--quiet", "--lake", target, "s3://trail/AWSLogs/"], env=env, check=True)
+            s = time.perf_counter() - start
+            print(f"| ingest from S3 (loopback moto) into a {name} | {s:.1f} s = {objects / s:,.0f} objects/s, "
+                  f"{fmt_rate(records / s)} records/s | | | | |")
+        log.flush()
+        before = sum(1 for _ in open(log_path))
+        start = time.perf_counter()
+        subprocess.run([CTLAKE, "ingest", "--quiet", "--lake", "s3://lake/bench", "s3://trail/AWSLogs/"], env=env,
+                       check=True)
+        s = time.perf_counter() - start
+        log.flush()
+        requests = sum(1 for _ in open(log_path)) - before
+        print(f"| no-op re-run over the bucket ({objects:,} objects) | {s:.2f} s, {requests} requests | | | | |")
+    finally:
+        server.kill()
+        server.wait()
+        log.close()
+        shutil.rmtree(os.path.join(args.work, "lake-from-s3"), ignore_errors=True)
 
 
 def print_queries(lake, args):

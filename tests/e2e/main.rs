@@ -10,6 +10,7 @@ mod crash;
 mod formats;
 mod query;
 mod report;
+mod s3;
 mod sample;
 mod saved;
 mod shell;

@@ -76,8 +76,14 @@ fn parse_size(s: &str) -> Result<MemoryLimit, String> {
 
 #[derive(Debug, clap::Args)]
 struct LakeArg {
-    /// The lake folder.
-    #[arg(long, env = "CTLAKE_LAKE", default_value = "lake", value_name = "DIR")]
+    /// The lake: a folder, or `s3://bucket/prefix` (credentials and endpoint as the AWS CLI
+    /// finds them).
+    #[arg(
+        long,
+        env = "CTLAKE_LAKE",
+        default_value = "lake",
+        value_name = "DIR|S3URL"
+    )]
     lake: PathBuf,
 }
 
@@ -106,9 +112,11 @@ enum Command {
         #[arg(long, env = "CTLAKE_HISTORY", value_name = "FILE")]
         history: Option<PathBuf>,
     },
-    /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs) into the lake.
+    /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs, `s3://` prefixes) into the
+    /// lake.
     Ingest {
-        /// Files, folders (walked recursively) and glob patterns.
+        /// Files, folders (walked recursively), glob patterns, and `s3://bucket/prefix` (listed
+        /// incrementally; globs work on keys).
         #[arg(required = true, value_name = "SRC")]
         sources: Vec<String>,
         #[command(flatten)]
@@ -122,9 +130,14 @@ enum Command {
         /// Decoder threads (default: one per core).
         #[arg(long, default_value_t = 0)]
         threads: usize,
-        /// Threads reading files ahead of the decoders: more keep a slow or remote disk busy.
-        #[arg(long, default_value_t = 8, value_name = "N")]
-        io_threads: usize,
+        /// Reads in flight ahead of the decoders: more keep a slow disk or S3 busy
+        /// [default: 8, or 48 when a source is on S3].
+        #[arg(long, value_name = "N")]
+        io_threads: Option<usize>,
+        /// Day folders of each S3 region prefix listed again before the last one ingested, so
+        /// late deliveries are found (1: that day only).
+        #[arg(long, default_value_t = 1, value_name = "DAYS")]
+        lookback: u32,
         /// Megabytes of decoded rows buffered before writing.
         #[arg(long, default_value_t = 256, value_name = "MB")]
         memory_budget: usize,
@@ -150,6 +163,20 @@ enum Command {
         /// No summary.
         #[arg(long, short)]
         quiet: bool,
+    },
+    /// Remove data files that no commit references: what runs that were killed before their
+    /// commit left behind (ingest removes them itself on a local disk; on S3 a writer removes
+    /// them only once they are an hour old, since another writer may still commit them).
+    Vacuum {
+        #[command(flatten)]
+        lake: LakeArg,
+        /// Only files at least this old: 30m, 1h, 2d [default: 1h; 0 on a local lake, whose
+        /// writers hold a lock].
+        #[arg(long, value_name = "AGE")]
+        older_than: Option<String>,
+        /// Say what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run CloudTrail Lake SQL over the lake (the table is `cloudtrail`, the lake's event data
     /// store ID, or `$EDS_ID`). Several statements separated by `;` run in turn.
@@ -385,6 +412,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             quiet,
             threads,
             io_threads,
+            lookback,
             memory_budget,
             batch_files,
             no_compact,
@@ -392,7 +420,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let opts = IngestOptions {
                 keep_duplicates,
                 threads,
-                io_threads: io_threads.max(1),
+                io_threads: io_threads.unwrap_or(0),
+                lookback_days: lookback,
                 memory_budget: memory_budget.max(16) << 20,
                 batch_files: batch_files.max(1),
                 compact: !no_compact,
@@ -429,6 +458,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Vacuum {
+            lake,
+            older_than,
+            dry_run,
+        } => vacuum(&lake.lake, older_than.as_deref(), dry_run),
         Command::Query {
             sql,
             command,
@@ -610,6 +644,58 @@ fn ingest(
         format::ingest_summary(&mut io::stdout().lock(), &report, lake_dir, lake.id())?;
     }
     Ok(exit_code(&report))
+}
+
+fn vacuum(
+    lake_dir: &std::path::Path,
+    older_than: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<u8> {
+    let lake = Lake::open(lake_dir)?;
+    let age = match older_than {
+        Some(text) => parse_age(text)?,
+        None if lake.store().renames() => Duration::ZERO,
+        None => ctlake_ingest::manifest::ORPHAN_AGE,
+    };
+    let _lock = lake.lock()?;
+    let snap = lake.snapshot()?;
+    let orphans = ctlake_ingest::manifest::vacuum(lake.store(), &snap, age, dry_run)?;
+    let mut out = io::stdout().lock();
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for o in &orphans {
+        writeln!(
+            out,
+            "{verb} {} ({}, written {})",
+            o.path,
+            format::bytes(o.bytes),
+            o.written
+        )?;
+    }
+    writeln!(
+        out,
+        "{verb} {} unreferenced files, {} (files younger than {} kept)",
+        orphans.len(),
+        format::bytes(orphans.iter().map(|o| o.bytes).sum()),
+        older_than.unwrap_or(if age.is_zero() { "0s" } else { "1h" })
+    )?;
+    Ok(0)
+}
+
+/// `30m`, `1h`, `2d`, `90s` or plain seconds.
+fn parse_age(text: &str) -> anyhow::Result<Duration> {
+    let t = text.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("--older-than {text}: expected an age such as 30m, 1h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => anyhow::bail!("--older-than {text}: expected an age such as 30m, 1h or 2d"),
+    };
+    Ok(Duration::from_secs(n * seconds))
 }
 
 fn exit_code(report: &IngestReport) -> u8 {

@@ -79,7 +79,7 @@ pub fn run(
         };
         let (sql, statements) = match what {
             What::Saved { name, params } => {
-                let library = saved::Library::standard(Some(lake.root()))?;
+                let library = saved::Library::standard(lake.root())?;
                 let query = match library.get(&name) {
                     Ok(q) => q,
                     Err(e) => return Ok(report(&e, "")),
@@ -329,7 +329,7 @@ pub fn run_report(
     let runtime = runtime()?;
     runtime.block_on(async {
         let lake = open(lake).await?;
-        let library = saved::Library::standard(Some(lake.root()))?;
+        let library = saved::Library::standard(lake.root())?;
         let started = Instant::now();
         let r = match ctlake_query::report::run(&lake, &library, &spec, from, to).await {
             Ok(r) => r,

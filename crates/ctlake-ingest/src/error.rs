@@ -49,8 +49,14 @@ pub enum Error {
     /// Another writer committed the same log entry first.
     #[error("commit {0} was written by another process at the same time; run again")]
     CommitConflict(u64),
+    /// A storage operation failed (named, with its location).
+    #[error(transparent)]
+    Store(#[from] ctlake_store::Error),
+    /// The commit log does not replay.
+    #[error(transparent)]
+    Log(#[from] ctlake_log::Error),
     /// An object store operation failed.
-    #[error("object store: {0}")]
+    #[error("{}", ctlake_store::explain(.0))]
     ObjectStore(#[from] object_store::Error),
     /// An Arrow operation failed.
     #[error("arrow: {0}")]

@@ -20,6 +20,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
 use bytes::Bytes;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -128,10 +130,27 @@ pub struct SourceIndex {
 impl SourceIndex {
     /// Loads the sources of every commit in `snap` (the files in parallel).
     pub fn load(store: &LakeStore, snap: &Snapshot) -> Result<Self> {
-        let parts: Vec<Result<Vec<(u128, u64, i64)>>> = snap
-            .source_files
-            .par_iter()
-            .map(|path| read_keys(store, path))
+        // Fetched many at a time (on S3 each is a round trip), decoded on every core.
+        let object_store = store.object_store();
+        let fetched: Vec<Result<(String, Bytes)>> = store.block_on(
+            futures::stream::iter(snap.source_files.iter().cloned())
+                .map(|path| {
+                    let object_store = Arc::clone(&object_store);
+                    async move {
+                        let location = object_store::path::Path::from(path.as_str());
+                        let got = match object_store.get(&location).await {
+                            Ok(r) => r.bytes().await,
+                            Err(e) => Err(e),
+                        };
+                        got.map(|b| (path, b)).map_err(Error::from)
+                    }
+                })
+                .buffered(32)
+                .collect(),
+        );
+        let parts: Vec<Result<Vec<(u128, u64, i64)>>> = fetched
+            .into_par_iter()
+            .map(|f| f.and_then(|(path, bytes)| read_keys(store, &path, bytes)))
             .collect();
         let mut index = SourceIndex::default();
         index
@@ -166,8 +185,7 @@ impl SourceIndex {
 }
 
 /// The (key, size, mtime) columns of one sources file.
-fn read_keys(store: &LakeStore, path: &str) -> Result<Vec<(u128, u64, i64)>> {
-    let bytes = get(store, path)?;
+fn read_keys(store: &LakeStore, path: &str, bytes: Bytes) -> Result<Vec<(u128, u64, i64)>> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
     let mask = ProjectionMask::columns(builder.parquet_schema(), [SIZE, MTIME_NS, URI_KEY]);
     let mut out = Vec::new();

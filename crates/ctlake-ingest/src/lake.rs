@@ -1,16 +1,17 @@
-//! A lake handle: its storage, identity, write lock and a summary of what it holds.
+//! A lake handle for writers: its storage, identity, write lock and a summary of what it holds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs::File;
-use std::path::Path;
 
+use bytes::Bytes;
 use ctlake_schema::layout;
+use ctlake_store::Location;
 
-use crate::manifest::{self, LakeInfo, Snapshot};
+use crate::manifest::{self, LakeInfo, LakeSummary, Snapshot};
 use crate::store::LakeStore;
 use crate::{Error, Result};
 
-/// An opened lake.
+/// A lake opened for writing (ingest, compaction, vacuum). Readers use `ctlake-query`'s.
 pub struct Lake {
     store: LakeStore,
     info: LakeInfo,
@@ -21,51 +22,43 @@ pub struct WriteLock {
     _file: Option<File>,
 }
 
-/// What a lake holds, from its commit log (no data file is opened).
-#[derive(Debug, Clone, Default)]
-pub struct LakeSummary {
-    /// The event data store ID.
-    pub id: String,
-    /// Events per region.
-    pub regions: BTreeMap<String, u64>,
-    /// Distinct dates.
-    pub dates: BTreeSet<chrono::NaiveDate>,
-    /// Partitions.
-    pub partitions: usize,
-    /// Data files.
-    pub files: usize,
-    /// Events.
-    pub events: u64,
-    /// Bytes of data files.
-    pub bytes: u64,
-    /// Earliest and latest event time (microseconds since the epoch).
-    pub time_range: Option<(i64, i64)>,
-    /// Source files ingested.
-    pub sources: usize,
-    /// Commits in the log.
-    pub commits: u64,
+/// Announces a run on S3 until dropped (see [`manifest::RUNS_DIR`]): a marker left behind
+/// tells the next writer that a run ended without finishing.
+pub struct RunMarker<'a> {
+    store: Option<&'a LakeStore>,
+    path: String,
+}
+
+impl Drop for RunMarker<'_> {
+    fn drop(&mut self) {
+        if let Some(store) = self.store {
+            let _ = store.delete(&self.path);
+        }
+    }
 }
 
 impl Lake {
-    /// Opens an existing lake at a local folder.
-    pub fn open(location: &Path) -> Result<Self> {
-        if !location.join(layout::LAKE_FILE).is_file() {
-            return Err(Error::Lake {
-                location: location.display().to_string(),
-                message: "no lake here (run `ctlake ingest` first)".into(),
-            });
+    /// Opens an existing lake: a local folder or `s3://bucket/prefix`.
+    pub fn open(location: impl AsRef<OsStr>) -> Result<Self> {
+        let location = Location::parse(&location.as_ref().to_string_lossy())?;
+        let no_lake = || Error::Lake {
+            location: location.to_string(),
+            message: "no lake here (run `ctlake ingest` first)".into(),
+        };
+        if let Location::Local(p) = &location
+            && !p.join(layout::LAKE_FILE).is_file()
+        {
+            return Err(no_lake());
         }
-        let store = LakeStore::local(location, false)?;
-        let info = manifest::lake_info(&store, false)?.ok_or_else(|| Error::Lake {
-            location: location.display().to_string(),
-            message: "no lake identity".into(),
-        })?;
+        let store = LakeStore::open(&location, false)?;
+        let info = manifest::lake_info(&store, false)?.ok_or_else(no_lake)?;
         Ok(Self { store, info })
     }
 
-    /// Opens the lake at a local folder, creating it if needed.
-    pub fn create(location: &Path) -> Result<Self> {
-        let store = LakeStore::local(location, true)?;
+    /// Opens the lake at a local folder or `s3://bucket/prefix`, creating it if needed.
+    pub fn create(location: impl AsRef<OsStr>) -> Result<Self> {
+        let location = Location::parse(&location.as_ref().to_string_lossy())?;
+        let store = LakeStore::open(&location, true)?;
         let info = manifest::lake_info(&store, true)?.expect("created");
         Ok(Self { store, info })
     }
@@ -82,13 +75,13 @@ impl Lake {
 
     /// The current state of the table.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        Snapshot::load(&self.store)
+        manifest::load(&self.store)
     }
 
-    /// Takes the lake's write lock: one writer at a time, readers are never blocked.
+    /// Takes the lake's write lock: one writer at a time, readers are never blocked. On S3
+    /// there is no lock: writers race for each log entry instead (see [`manifest`]).
     pub fn lock(&self) -> Result<WriteLock> {
         let Some(root) = self.store.local_root() else {
-            // Object stores rely on put-if-absent commits instead (see `manifest`).
             return Ok(WriteLock { _file: None });
         };
         let dir = root.join(layout::META_DIR);
@@ -109,29 +102,26 @@ impl Lake {
         }
     }
 
+    /// Announces a writing run on S3 (nothing locally, where the lock does that).
+    pub fn announce_run(&self) -> Result<RunMarker<'_>> {
+        let path = format!("{}/{}.json", manifest::RUNS_DIR, uuid::Uuid::now_v7());
+        if self.store.renames() {
+            return Ok(RunMarker { store: None, path });
+        }
+        let body = format!(
+            "{{\"started\":\"{}\",\"pid\":{}}}",
+            chrono::Utc::now().to_rfc3339(),
+            std::process::id()
+        );
+        self.store.put(&path, Bytes::from(body))?;
+        Ok(RunMarker {
+            store: Some(&self.store),
+            path,
+        })
+    }
+
     /// Summarises the lake from its log.
     pub fn summary(&self) -> Result<LakeSummary> {
-        let snap = self.snapshot()?;
-        let mut s = LakeSummary {
-            id: self.info.id.clone(),
-            files: snap.files.len(),
-            sources: snap.source_count as usize,
-            commits: snap.seq,
-            ..Default::default()
-        };
-        let mut partitions = BTreeSet::new();
-        for f in snap.files.values() {
-            *s.regions.entry(f.region.clone()).or_default() += f.rows;
-            s.dates.insert(f.date);
-            partitions.insert((f.region.clone(), f.date));
-            s.events += f.rows;
-            s.bytes += f.bytes;
-            s.time_range = Some(match s.time_range {
-                None => (f.min_time_us, f.max_time_us),
-                Some((lo, hi)) => (lo.min(f.min_time_us), hi.max(f.max_time_us)),
-            });
-        }
-        s.partitions = partitions.len();
-        Ok(s)
+        Ok(self.snapshot()?.summary(&self.info.id))
     }
 }

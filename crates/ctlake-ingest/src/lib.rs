@@ -7,7 +7,8 @@
 //!  globs      (streamed)  per core    eventID     partition
 //! ```
 //!
-//! - [`source`] finds and opens the input files (gzip decided by content);
+//! - [`source`] finds and opens the input files (gzip decided by content); [`remote`] does
+//!   the same for `s3://` sources, listing incrementally from cursors kept in the log;
 //! - [`framing`] splits each stream into records without parsing, so files of any size stream;
 //! - [`decode`] parses each record once, straight into Arrow column builders, one decoder
 //!   thread per core;
@@ -30,11 +31,13 @@ pub mod lake;
 pub mod manifest;
 mod merge;
 pub mod pipeline;
+pub mod remote;
 pub mod source;
 pub mod store;
 pub mod writer;
 
 pub use compact::{CompactOptions, CompactReport, compact};
 pub use error::{Error, Result};
-pub use lake::{Lake, LakeSummary};
+pub use lake::Lake;
+pub use manifest::LakeSummary;
 pub use pipeline::{FileProblem, IngestOptions, IngestReport, Progress, ingest};

@@ -1,134 +1,51 @@
-//! The commit log: what the lake holds, and how a run changes it atomically.
-//!
-//! A lake's state is the replay of `_ctlake/log/<seq>.json`, one entry per commit: the data
-//! files it added (and removed), and the source files whose events it stored. The log, not the
-//! directory listing, is the truth: a data file is part of the table from the moment the entry
-//! naming it exists, and every entry is written with put-if-absent, so a commit is one atomic
-//! step even on S3.
+//! The commit log, as the writer uses it: creating a lake's identity, committing a run's files
+//! atomically, and recovering after crashes. What the log holds and how it replays are in
+//! `ctlake-log`, shared with the readers.
 //!
 //! A commit runs as follows, and [`recover`] undoes or forgets whatever a crash left:
 //!
-//! 1. data files are written under `_ctlake/staging/<run>/` (outside the table: no reader sees
-//!    them; a crash here leaves only staging files, which recovery deletes);
+//! 1. data files are written where [`LakeStore::stage_path`] says: under
+//!    `_ctlake/staging/<run>/` on a local disk (outside the table: no reader sees them), at
+//!    their final keys on S3, which has no rename (no ctlake reader sees them either: the table
+//!    is what the log names);
 //! 2. a pending marker lists the moves about to be made;
-//! 3. the files are moved into their partitions;
-//! 4. the log entry is written: the commit point;
+//! 3. on a local disk, the files are moved into their partitions;
+//! 4. the log entry is written with put-if-absent: the commit point;
 //! 5. the marker is deleted.
 //!
-//! A crash between 2 and 4 leaves moved files that no log entry names: ctlake's readers never
-//! see them, and recovery deletes them before the next run re-ingests their sources, so every
-//! source file's events end up in the lake exactly once.
+//! On a local disk one writer holds the lake's lock, so the next entry is always free. On S3
+//! several writers may race for it: the loser reads the entries it missed, lets the caller
+//! rebase its commit on them (ingest drops the events the winner already stored), and tries
+//! the next number. A put that S3 answered with an error after it landed (object_store retries
+//! 5xx answers) comes back as "already exists": the entry is read back and is ours if it names
+//! our run and batch.
+//!
+//! A crash between 1 and 4 leaves files that no log entry names. Locally, recovery (under the
+//! lock) deletes them before the next run re-ingests their sources. On S3 another writer may
+//! still be about to commit such files, so they are removed only once they are older than
+//! [`ORPHAN_AGE`]: by the next writer when a run marker (`_ctlake/runs/`) shows that a run
+//! ended without finishing, and by `ctlake vacuum` (see [`vacuum`]).
 
-use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::Utc;
 use ctlake_schema::layout::{self, PartitionKey};
 use serde::{Deserialize, Serialize};
+
+pub use ctlake_log::{
+    Commit, CommitCounts, FileEntry, LakeInfo, LakeSummary, Snapshot, SourceEntry, format_micros,
+};
 
 use crate::store::LakeStore;
 use crate::{Error, Result};
 
-/// The lake's identity, written once when the lake is created.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct LakeInfo {
-    /// The event data store ID: a UUID that names the table in CloudTrail Lake-style queries.
-    pub id: String,
-    /// When the lake was created (RFC 3339).
-    pub created: String,
-    /// The layout version.
-    pub format: u32,
-}
+/// How old an uncommitted file must be before a writer on S3 may remove it: older than any
+/// batch takes from its first file to its commit, so no live run can still commit it.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 
-/// A source file whose events a commit stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceEntry {
-    /// The source's URI (`file:///...`).
-    pub uri: String,
-    /// Its size in bytes when read.
-    pub size: u64,
-    /// Its modification time when read, nanoseconds since the epoch.
-    pub mtime_ns: i64,
-    /// Records read from it.
-    pub events: u64,
-}
-
-/// A data file of the table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Path relative to the lake root.
-    pub path: String,
-    /// The partition's region.
-    pub region: String,
-    /// The partition's date.
-    pub date: NaiveDate,
-    /// Rows in the file.
-    pub rows: u64,
-    /// Size in bytes.
-    pub bytes: u64,
-    /// Smallest `eventtime` (microseconds since the epoch).
-    pub min_time_us: i64,
-    /// Largest `eventtime` (microseconds since the epoch).
-    pub max_time_us: i64,
-}
-
-impl FileEntry {
-    /// The file's partition.
-    pub fn partition(&self) -> PartitionKey {
-        PartitionKey {
-            region: self.region.clone(),
-            date: self.date,
-        }
-    }
-}
-
-/// Counts recorded with a commit, for `ctlake info` and audits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitCounts {
-    /// Rows added.
-    pub events: u64,
-    /// Records dropped as duplicates of stored events.
-    pub duplicates: u64,
-    /// Records written to `_rejects/`.
-    pub rejects: u64,
-}
-
-/// One entry of the commit log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Commit {
-    /// Position in the log.
-    pub seq: u64,
-    /// The run that wrote it.
-    pub run: String,
-    /// The run's batch number.
-    pub batch: u32,
-    /// When (RFC 3339).
-    pub committed_at: String,
-    /// Which program wrote it.
-    pub writer: String,
-    /// Sources whose events this commit stored, inline (lakes written before
-    /// [`Commit::sources_file`]; new commits leave it empty).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<SourceEntry>,
-    /// The Parquet file listing the sources whose events this commit stored (see
-    /// [`crate::ingested`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sources_file: Option<String>,
-    /// How many sources that file lists.
-    #[serde(default)]
-    pub source_count: u64,
-    /// Data files added.
-    pub add: Vec<FileEntry>,
-    /// Data files removed (paths).
-    #[serde(default)]
-    pub remove: Vec<String>,
-    /// The rejects file written with this commit, if any.
-    #[serde(default)]
-    pub rejects_file: Option<String>,
-    /// Counts.
-    #[serde(default)]
-    pub counts: CommitCounts,
-}
+/// Where a run announces itself on S3 (removed when it ends; left behind by a crash).
+pub const RUNS_DIR: &str = "_ctlake/runs";
 
 /// A commit in flight: the moves of step 3.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,95 +54,44 @@ pub struct Pending {
     pub run: String,
     /// The batch.
     pub batch: u32,
-    /// `(from, to)` pairs.
+    /// `(from, to)` pairs (the same path twice on S3).
     pub moves: Vec<(String, String)>,
     /// Files the commit removes from the table, deleted once it is in the log (compaction).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deletes: Vec<String>,
 }
 
-/// The state of the lake at one point of the log.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// The last commit applied (0 for an empty lake).
-    pub seq: u64,
-    /// Live data files by path.
-    pub files: BTreeMap<String, FileEntry>,
-    /// The sources files of the commits, read by [`crate::ingested::SourceIndex`] (only ingest
-    /// needs them).
-    pub source_files: Vec<String>,
-    /// Sources recorded, counted once per commit that read them.
-    pub source_count: u64,
-    /// Sources recorded inline in the log by older commits.
-    pub inline_sources: Vec<SourceEntry>,
-    /// Applied `(run, batch)` pairs, to tell finished commits from abandoned ones.
-    pub committed: std::collections::HashSet<(String, u32)>,
+/// Replays the lake's whole log.
+pub fn load(store: &LakeStore) -> Result<Snapshot> {
+    let object_store = store.object_store();
+    Ok(store.block_on(ctlake_store::log::read_snapshot(object_store.as_ref()))?)
 }
 
-impl Snapshot {
-    /// Replays the whole log of a lake.
-    pub fn load(store: &LakeStore) -> Result<Self> {
-        let mut snap = Snapshot::default();
-        for meta in store.list(layout::LOG_DIR)? {
-            let path = meta.location.to_string();
-            if layout::log_entry_seq(&path).is_none() {
-                continue;
-            }
-            let Some(bytes) = store.get(&path)? else {
-                continue;
-            };
-            let commit: Commit =
-                serde_json::from_slice(&bytes).map_err(|source| Error::Metadata {
-                    path: path.clone(),
-                    source,
-                })?;
-            snap.apply(&commit);
-        }
-        Ok(snap)
-    }
+/// Reads one log entry; `None` when it does not exist (yet).
+pub fn read_entry(store: &LakeStore, seq: u64) -> Result<Option<Commit>> {
+    let path = layout::log_entry_path(seq);
+    let Some(bytes) = store.get(&path)? else {
+        return Ok(None);
+    };
+    let commit: Commit =
+        serde_json::from_slice(&bytes).map_err(|source| Error::Metadata { path, source })?;
+    Ok(Some(commit))
+}
 
-    /// Applies one commit.
-    pub fn apply(&mut self, commit: &Commit) {
-        for path in &commit.remove {
-            self.files.remove(path);
-        }
-        for f in &commit.add {
-            self.files.insert(f.path.clone(), f.clone());
-        }
-        self.inline_sources.extend(commit.sources.iter().cloned());
-        self.source_count += commit.source_count + commit.sources.len() as u64;
-        if let Some(path) = &commit.sources_file {
-            self.source_files.push(path.clone());
-        }
-        self.committed.insert((commit.run.clone(), commit.batch));
-        self.seq = self.seq.max(commit.seq);
+/// Brings `snap` up to the newest entry of the log; returns the entries it applied.
+pub fn catch_up(store: &LakeStore, snap: &mut Snapshot) -> Result<Vec<Commit>> {
+    let mut new = Vec::new();
+    while let Some(commit) = read_entry(store, snap.seq + 1)? {
+        snap.apply_next(&commit)?;
+        new.push(commit);
     }
-
-    /// The live files of each partition.
-    pub fn partitions(&self) -> BTreeMap<PartitionKey, Vec<&FileEntry>> {
-        let mut parts: BTreeMap<PartitionKey, Vec<&FileEntry>> = BTreeMap::new();
-        for f in self.files.values() {
-            parts.entry(f.partition()).or_default().push(f);
-        }
-        parts
-    }
-
-    /// The live files of one partition.
-    pub fn partition_files(&self, key: &PartitionKey) -> Vec<&FileEntry> {
-        self.files
-            .values()
-            .filter(|f| f.region == key.region && f.date == key.date)
-            .collect()
-    }
+    Ok(new)
 }
 
 /// Reads the lake identity, creating it if the lake is new.
 pub fn lake_info(store: &LakeStore, create: bool) -> Result<Option<LakeInfo>> {
-    if let Some(bytes) = store.get(layout::LAKE_FILE)? {
-        let info = serde_json::from_slice(&bytes).map_err(|source| Error::Metadata {
-            path: layout::LAKE_FILE.into(),
-            source,
-        })?;
+    let object_store = store.object_store();
+    if let Some(info) = store.block_on(ctlake_store::log::read_info(object_store.as_ref()))? {
         return Ok(Some(info));
     }
     if !create {
@@ -258,10 +124,41 @@ pub struct Recovery {
     pub abandoned: usize,
     /// Staging objects deleted.
     pub staging_deleted: usize,
+    /// Files of runs that ended without committing them, removed on S3 (see [`vacuum`]).
+    pub orphans_deleted: usize,
 }
 
-/// Cleans up after runs that crashed. Must run under the lake's write lock.
+fn older_than(meta: &object_store::ObjectMeta, age: Duration) -> bool {
+    let age = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
+    Utc::now() - meta.last_modified >= age
+}
+
+/// Cleans up after runs that crashed. Locally it must run under the lake's write lock and
+/// cleans everything; on S3, where writers do not lock, it leaves what a live writer may still
+/// commit (anything younger than [`ORPHAN_AGE`]).
 pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
+    let locked = store.renames();
+    let age = if locked { Duration::ZERO } else { ORPHAN_AGE };
+    let mut report = clear_pending(store, snap, age)?;
+    if locked {
+        for meta in store.list(layout::STAGING_DIR)? {
+            store.delete(meta.location.as_ref())?;
+            report.staging_deleted += 1;
+        }
+        store.remove_empty_tree(layout::STAGING_DIR);
+    } else if store
+        .list(RUNS_DIR)?
+        .iter()
+        .any(|m| older_than(m, ORPHAN_AGE))
+    {
+        // A run ended without finishing: what it wrote and never committed goes now.
+        report.orphans_deleted = vacuum(store, snap, ORPHAN_AGE, false)?.len();
+    }
+    Ok(report)
+}
+
+/// Finishes or undoes the commits in flight whose markers are at least `min_age` old.
+fn clear_pending(store: &LakeStore, snap: &Snapshot, min_age: Duration) -> Result<Recovery> {
     let mut report = Recovery::default();
     for meta in store.list(layout::PENDING_DIR)? {
         let path = meta.location.to_string();
@@ -276,6 +173,7 @@ pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
                 }
                 report.finished += 1;
             }
+            Ok(_) if !older_than(&meta, min_age) => continue,
             Ok(p) => {
                 for (from, to) in &p.moves {
                     store.delete(to)?;
@@ -288,38 +186,105 @@ pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
         }
         store.delete(&path)?;
     }
-    for meta in store.list(layout::STAGING_DIR)? {
-        store.delete(meta.location.as_ref())?;
-        report.staging_deleted += 1;
-    }
-    store.remove_empty_tree(layout::STAGING_DIR);
     Ok(report)
 }
 
-/// A data file waiting in the run's staging folder for a commit to move it into the table.
+/// A file under the table, the rejects or the sources lists that no commit names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    /// Its path relative to the lake root.
+    pub path: String,
+    /// Its size.
+    pub bytes: u64,
+    /// When it was written (RFC 3339).
+    pub written: String,
+}
+
+/// Finds (and unless `dry_run`, deletes) the files no commit of `snap` references that are
+/// older than `min_age`: what runs that never committed left behind. Younger files are left,
+/// since a run still going may be about to commit them. Commit markers and run markers of
+/// that age go too (see [`recover`]).
+pub fn vacuum(
+    store: &LakeStore,
+    snap: &Snapshot,
+    min_age: Duration,
+    dry_run: bool,
+) -> Result<Vec<Orphan>> {
+    if !dry_run {
+        clear_pending(store, snap, min_age)?;
+        for meta in store.list(RUNS_DIR)? {
+            if older_than(&meta, min_age) {
+                store.delete(meta.location.as_ref())?;
+            }
+        }
+    }
+    let mut referenced: std::collections::HashSet<&str> =
+        snap.files.keys().map(String::as_str).collect();
+    referenced.extend(snap.source_files.iter().map(String::as_str));
+    let mut orphans = Vec::new();
+    for dir in [layout::TABLE_DIR, layout::SOURCES_DIR, layout::REJECTS_DIR] {
+        for meta in store.list(dir)? {
+            let path = meta.location.to_string();
+            if referenced.contains(path.as_str()) || !older_than(&meta, min_age) {
+                continue;
+            }
+            if dir == layout::REJECTS_DIR && rejects_committed(snap, &path) {
+                continue;
+            }
+            if !dry_run {
+                store.delete(&path)?;
+            }
+            orphans.push(Orphan {
+                path,
+                bytes: meta.size,
+                written: meta.last_modified.to_rfc3339(),
+            });
+        }
+    }
+    if !dry_run {
+        store.remove_empty_tree(layout::TABLE_DIR);
+    }
+    Ok(orphans)
+}
+
+/// Rejects files are named `<run>-<batch>.jsonl`: committed when their commit is.
+fn rejects_committed(snap: &Snapshot, path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let Some(stem) = name.strip_suffix(".jsonl") else {
+        return true;
+    };
+    match stem.rsplit_once('-') {
+        Some((run, batch)) => batch
+            .parse::<u32>()
+            .is_ok_and(|b| snap.committed.contains(&(run.to_string(), b))),
+        None => true,
+    }
+}
+
+/// A data file written by a run and waiting for its commit to make it part of the table.
 pub(crate) struct Staged {
-    /// Where it is staged.
+    /// Where it is written (see [`LakeStore::stage_path`]).
     pub from: String,
-    /// What the commit adds to the log; `entry.path` is where the file moves to.
+    /// What the commit adds to the log; `entry.path` is where the file ends up.
     pub entry: FileEntry,
 }
 
-/// Puts an encoded data file of partition `key` into run `run`'s staging folder, under the
-/// name it will have in the table.
+/// Writes an encoded data file of partition `key` for run `run`, under the name it will have
+/// in the table.
 pub(crate) fn stage(
     store: &LakeStore,
     run: &str,
     key: &PartitionKey,
     file: crate::writer::EncodedFile,
 ) -> Result<Staged> {
-    let name = format!("part-{}.parquet", uuid::Uuid::now_v7());
-    let from = format!("{}/{run}/{key}/{name}", layout::STAGING_DIR);
+    let path = format!("{}/part-{}.parquet", key.dir(), uuid::Uuid::now_v7());
+    let from = store.stage_path(run, &path);
     let bytes = file.bytes.len() as u64;
     store.put(&from, file.bytes)?;
     Ok(Staged {
         from,
         entry: FileEntry {
-            path: format!("{}/{name}", key.dir()),
+            path,
             region: key.region.clone(),
             date: key.date,
             rows: file.rows,
@@ -331,46 +296,89 @@ pub(crate) fn stage(
 }
 
 /// Commits staged files: moves them into place and writes the log entry (steps 2 to 5 above).
-/// On success the snapshot includes the commit.
+/// On success the snapshot includes the commit. Losing a race for the entry is an error here;
+/// see [`commit_rebasing`].
 pub fn commit(
     store: &LakeStore,
     snap: &mut Snapshot,
     entry: Commit,
     moves: Vec<(String, String)>,
 ) -> Result<()> {
-    commit_replacing(store, snap, entry, moves, Vec::new())
+    commit_rebasing(store, snap, entry, moves, Vec::new(), |_, _, _| {
+        Err(Error::CommitConflict(0))
+    })
 }
 
-/// [`commit`] for a commit that replaces files: `deletes` (the files its entry removes) are
-/// deleted after the log entry is written and before the marker goes, so a crash in between
-/// is finished by [`recover`].
-pub fn commit_replacing(
+/// A commit's files, as the rebase may change them: the entry and the `(from, to)` moves.
+pub struct Rebase<'a> {
+    /// The entry about to be written.
+    pub entry: &'a mut Commit,
+    /// Its moves, kept in step with `entry.add`.
+    pub moves: &'a mut Vec<(String, String)>,
+}
+
+/// [`commit`] for writers that may race (S3): when another writer took the next entry, the
+/// entries it missed are applied to `snap` and handed to `rebase` with this commit, which
+/// adapts the commit to them (or fails), and the next entry is tried. `deletes` (the files the
+/// entry removes) are deleted after the entry is written and before the marker goes, so a crash
+/// in between is finished by [`recover`].
+pub fn commit_rebasing(
     store: &LakeStore,
     snap: &mut Snapshot,
     mut entry: Commit,
-    moves: Vec<(String, String)>,
+    mut moves: Vec<(String, String)>,
     deletes: Vec<String>,
+    mut rebase: impl FnMut(&Snapshot, &[Commit], Rebase<'_>) -> Result<()>,
 ) -> Result<()> {
-    entry.seq = snap.seq + 1;
-    let pending = Pending {
-        run: entry.run.clone(),
-        batch: entry.batch,
-        moves: moves.clone(),
-        deletes,
-    };
     let marker = pending_path(&entry.run, entry.batch);
-    store.put(
-        &marker,
-        Bytes::from(serde_json::to_vec(&pending).expect("serialises")),
-    )?;
-    for (from, to) in &moves {
-        store.rename(from, to)?;
+    loop {
+        entry.seq = snap.seq + 1;
+        let pending = Pending {
+            run: entry.run.clone(),
+            batch: entry.batch,
+            moves: moves.clone(),
+            deletes: deletes.clone(),
+        };
+        store.put(
+            &marker,
+            Bytes::from(serde_json::to_vec(&pending).expect("serialises")),
+        )?;
+        for (from, to) in &moves {
+            store.rename(from, to)?;
+        }
+        let body = serde_json::to_vec(&entry).expect("commit serialises");
+        if store.put_if_absent(&layout::log_entry_path(entry.seq), Bytes::from(body))? {
+            break;
+        }
+        // Ours after all, if a retried put landed twice.
+        if read_entry(store, entry.seq)?
+            .is_some_and(|c| c.run == entry.run && c.batch == entry.batch)
+        {
+            break;
+        }
+        if store.renames() {
+            // Locally the lock makes this impossible unless someone bypassed it.
+            return Err(Error::CommitConflict(entry.seq));
+        }
+        // Moved files are at their final places on S3, so the moves are now identities.
+        let theirs = catch_up(store, snap)?;
+        for m in moves.iter_mut() {
+            m.0 = m.1.clone();
+        }
+        rebase(
+            snap,
+            &theirs,
+            Rebase {
+                entry: &mut entry,
+                moves: &mut moves,
+            },
+        )
+        .map_err(|e| match e {
+            Error::CommitConflict(_) => Error::CommitConflict(entry.seq),
+            other => other,
+        })?;
     }
-    let body = serde_json::to_vec(&entry).expect("commit serialises");
-    if !store.put_if_absent(&layout::log_entry_path(entry.seq), Bytes::from(body))? {
-        return Err(Error::CommitConflict(entry.seq));
-    }
-    for path in &pending.deletes {
+    for path in &deletes {
         store.delete(path)?;
     }
     store.delete(&marker)?;
@@ -379,16 +387,33 @@ pub fn commit_replacing(
     Ok(())
 }
 
-/// Formats microseconds since the epoch as RFC 3339.
-pub fn format_micros(us: i64) -> String {
-    DateTime::<Utc>::from_timestamp_micros(us)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| us.to_string())
+/// [`commit`] for a commit that replaces files (compaction): on S3 a race is lost only if the
+/// winner removed one of the files this commit replaces; then this commit's files are deleted
+/// and the conflict reported.
+pub fn commit_replacing(
+    store: &LakeStore,
+    snap: &mut Snapshot,
+    entry: Commit,
+    moves: Vec<(String, String)>,
+    deletes: Vec<String>,
+) -> Result<()> {
+    let removes = entry.remove.clone();
+    commit_rebasing(store, snap, entry, moves, deletes, |snap, _, r| {
+        if removes.iter().all(|p| snap.files.contains_key(p)) {
+            Ok(())
+        } else {
+            for (_, to) in r.moves.iter() {
+                store.delete(to)?;
+            }
+            Err(Error::CommitConflict(0))
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     fn entry(run: &str, add: &[&str], sources: &[&str]) -> Commit {
         Commit {
@@ -423,6 +448,7 @@ mod tests {
             remove: vec![],
             rejects_file: None,
             counts: CommitCounts::default(),
+            cursors: Default::default(),
         }
     }
 
@@ -430,7 +456,7 @@ mod tests {
     fn commits_replay_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let store = LakeStore::local(dir.path(), true).unwrap();
-        let mut snap = Snapshot::load(&store).unwrap();
+        let mut snap = load(&store).unwrap();
         assert_eq!(snap.seq, 0);
         store
             .put("_ctlake/staging/r1/a.parquet", Bytes::from_static(b"a"))
@@ -445,7 +471,7 @@ mod tests {
         .unwrap();
         assert!(store.exists(to).unwrap());
         assert!(!store.exists("_ctlake/staging/r1/a.parquet").unwrap());
-        let reloaded = Snapshot::load(&store).unwrap();
+        let reloaded = load(&store).unwrap();
         assert_eq!(reloaded.seq, 1);
         assert_eq!(reloaded.files.len(), 1);
         assert_eq!(reloaded.inline_sources.len(), 1);
@@ -460,7 +486,7 @@ mod tests {
     fn recovery_deletes_what_an_unfinished_commit_moved() {
         let dir = tempfile::tempdir().unwrap();
         let store = LakeStore::local(dir.path(), true).unwrap();
-        let snap = Snapshot::load(&store).unwrap();
+        let snap = load(&store).unwrap();
         // A crash after step 3: the file was moved, the log entry never written.
         let to = "cloudtrail/region=us-east-1/date=2024-05-01/b.parquet";
         let pending = Pending {
@@ -485,7 +511,8 @@ mod tests {
             Recovery {
                 finished: 0,
                 abandoned: 1,
-                staging_deleted: 1
+                staging_deleted: 1,
+                orphans_deleted: 0,
             }
         );
         assert!(!store.exists(to).unwrap());
@@ -496,7 +523,7 @@ mod tests {
     fn a_second_writer_of_the_same_entry_conflicts() {
         let dir = tempfile::tempdir().unwrap();
         let store = LakeStore::local(dir.path(), true).unwrap();
-        let mut a = Snapshot::load(&store).unwrap();
+        let mut a = load(&store).unwrap();
         let mut b = a.clone();
         commit(&store, &mut a, entry("ra", &[], &[]), vec![]).unwrap();
         assert!(matches!(

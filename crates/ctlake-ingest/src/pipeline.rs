@@ -19,7 +19,7 @@
 //! is never thrown away, the next run reads the file again, and deduplication makes that
 //! re-read add only what was missing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
@@ -45,6 +45,7 @@ use crate::lake::Lake;
 use crate::manifest::{
     self, Commit, CommitCounts, FileEntry, Recovery, Snapshot, SourceEntry, Staged,
 };
+use crate::remote::{self, Listing};
 use crate::source::{self, Found, Passed, SourceFile};
 use crate::store::LakeStore;
 use crate::writer;
@@ -57,8 +58,12 @@ pub struct IngestOptions {
     pub keep_duplicates: bool,
     /// Decoder threads; 0 means one per core.
     pub threads: usize,
-    /// Threads reading small files whole ahead of the decoders (see [`IO_THREADS`]).
+    /// Threads reading small files whole ahead of the decoders; 0 means [`IO_THREADS`] for
+    /// local sources and [`S3_IO_THREADS`] when any source is on S3.
     pub io_threads: usize,
+    /// Whole day folders of each S3 region prefix listed again before its cursor's day, so
+    /// late deliveries are found (see [`crate::remote`]).
+    pub lookback_days: u32,
     /// Bytes of decoded rows buffered before they are written out.
     pub memory_budget: usize,
     /// Event id keys held for deduplication before they are released at a commit (and
@@ -78,7 +83,8 @@ impl Default for IngestOptions {
         Self {
             keep_duplicates: false,
             threads: 0,
-            io_threads: IO_THREADS,
+            io_threads: 0,
+            lookback_days: 1,
             memory_budget: 256 << 20,
             dedup_max_ids: DEDUP_MAX_IDS,
             batch_bytes: 2 << 30,
@@ -220,6 +226,10 @@ const WALK_AHEAD: usize = 16_384;
 /// of them; between 2 and 16 readers made no difference there, and more help a remote disk.
 pub const IO_THREADS: usize = 8;
 
+/// Requests in flight reading S3 sources, by default: S3's latency (tens of milliseconds per
+/// GET), not the CPU, bounds a remote ingest.
+pub const S3_IO_THREADS: usize = 48;
+
 /// Files read ahead and waiting for a decoder (each at most [`source::WHOLE_FILE_MAX`]).
 const READ_AHEAD: usize = 64;
 
@@ -301,6 +311,17 @@ pub fn ingest(
         recovery: manifest::recover(store, &snap)?,
         ..Default::default()
     };
+    let _run = lake.announce_run()?;
+    let listing = Listing {
+        cursors: snap.cursors.clone(),
+        lookback_days: opts.lookback_days,
+    };
+    let mut opts = opts.clone();
+    if opts.io_threads == 0 {
+        let remote = sources.iter().any(|s| s.starts_with("s3://"));
+        opts.io_threads = if remote { S3_IO_THREADS } else { IO_THREADS };
+    }
+    let opts = &opts;
     let index = SourceIndex::load(store, &snap)?;
     let threads = match opts.threads {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -312,6 +333,7 @@ pub fn ingest(
         id: uuid::Uuid::now_v7().to_string(),
         opts,
         dedup: FxHashMap::default(),
+        cursor_floors: FxHashMap::default(),
     };
     // The walk runs ahead of the decoders in its own thread, so reading starts with the first
     // file found and memory holds a bounded window of the file list, not all of it.
@@ -319,11 +341,12 @@ pub fn ingest(
     let (tx, rx) = bounded::<SourceFile>(WALK_AHEAD);
     let root = store.local_root();
     let index = &index;
+    let listing = &listing;
     std::thread::scope(|scope| -> Result<()> {
         let walker = scope.spawn(move || {
             let started = Instant::now();
             let mut tally = Tally::default();
-            let walked = source::walk(sources, root, &mut |item| match item {
+            let walked = source::walk(sources, root, listing, &mut |item| match item {
                 Found::File(f) if index.contains(&f.uri, f.size, f.mtime_ns) => {
                     tally.unchanged += 1;
                     true
@@ -393,6 +416,9 @@ struct Run<'a> {
     opts: &'a IngestOptions,
     /// Event id keys per partition, loaded from the lake when a partition is first touched.
     dedup: FxHashMap<PartitionKey, FxHashSet<u128>>,
+    /// Per S3 region prefix, the first key this run failed to read: its cursor must stay
+    /// before it, so the next run lists the file again.
+    cursor_floors: FxHashMap<String, String>,
 }
 
 struct BatchState {
@@ -495,6 +521,43 @@ impl Run<'_> {
         results.sort_by_key(|r| r.index);
         let mut sources = Vec::new();
         let mut rejects = Vec::new();
+        let mut cursors: BTreeMap<String, String> = BTreeMap::new();
+        for r in &results {
+            let Some(remote) = &r.file.remote else {
+                continue;
+            };
+            let Some(prefix) = &remote.cursor_prefix else {
+                continue;
+            };
+            if !matches!(r.outcome, Outcome::Ingested) {
+                let key = r.file.uri.clone();
+                let floor = self
+                    .cursor_floors
+                    .entry(prefix.clone())
+                    .or_insert(key.clone());
+                if key < *floor {
+                    *floor = key;
+                }
+            }
+        }
+        for r in &results {
+            let (Some(remote), Outcome::Ingested) = (&r.file.remote, &r.outcome) else {
+                continue;
+            };
+            let Some(prefix) = &remote.cursor_prefix else {
+                continue;
+            };
+            let key = remote.key.to_string();
+            let below_floor = self
+                .cursor_floors
+                .get(prefix)
+                .is_none_or(|floor| r.file.uri < *floor);
+            let newer = snap.cursors.get(prefix).is_none_or(|old| key > *old)
+                && cursors.get(prefix).is_none_or(|c| key > *c);
+            if below_floor && newer {
+                cursors.insert(prefix.clone(), key);
+            }
+        }
         for r in results {
             let file = &r.file;
             let path = file.path.display().to_string();
@@ -521,33 +584,30 @@ impl Run<'_> {
         }
 
         let mut moves: Vec<(String, String)> = Vec::new();
-        let mut rejects_file = None;
-        if !rejects.is_empty() {
-            let from = format!(
-                "{}/{}/rejects-{batch_no}.jsonl",
-                layout::STAGING_DIR,
-                self.id
-            );
-            let to = format!("{}/{}-{batch_no}.jsonl", layout::REJECTS_DIR, self.id);
-            self.store.put(&from, Bytes::from(rejects))?;
+        let mut stage = |dir: &str, ext: &str, bytes: Bytes| -> Result<String> {
+            let to = format!("{dir}/{}-{batch_no}.{ext}", self.id);
+            let from = self.store.stage_path(&self.id, &to);
+            self.store.put(&from, bytes)?;
             moves.push((from, to.clone()));
-            rejects_file = Some(to);
-        }
+            Ok(to)
+        };
+        let rejects_file = if rejects.is_empty() {
+            None
+        } else {
+            Some(stage(layout::REJECTS_DIR, "jsonl", Bytes::from(rejects))?)
+        };
         if sources.is_empty() && state.staged.is_empty() && rejects_file.is_none() {
             return Ok(());
         }
-        let mut sources_file = None;
-        if !sources.is_empty() {
-            let from = format!(
-                "{}/{}/sources-{batch_no}.parquet",
-                layout::STAGING_DIR,
-                self.id
-            );
-            let to = format!("{}/{}-{batch_no}.parquet", layout::SOURCES_DIR, self.id);
-            self.store.put(&from, ingested::encode(&sources)?)?;
-            moves.push((from, to.clone()));
-            sources_file = Some(to);
-        }
+        let sources_file = if sources.is_empty() {
+            None
+        } else {
+            Some(stage(
+                layout::SOURCES_DIR,
+                "parquet",
+                ingested::encode(&sources)?,
+            )?)
+        };
         let mut add = Vec::new();
         for s in state.staged {
             report.partitions.insert(s.entry.partition());
@@ -572,9 +632,29 @@ impl Run<'_> {
             remove: Vec::new(),
             rejects_file,
             counts: state.counts,
+            cursors,
         };
         let t = Instant::now();
-        manifest::commit(self.store, snap, entry, moves)?;
+        let mut rebased = false;
+        let keep_duplicates = self.opts.keep_duplicates;
+        manifest::commit_rebasing(
+            self.store,
+            snap,
+            entry,
+            moves,
+            Vec::new(),
+            |snap, theirs, r| {
+                rebased = true;
+                if keep_duplicates {
+                    return Ok(());
+                }
+                rebase(self.store, &self.schema, &self.id, snap, theirs, r, report)
+            },
+        )?;
+        if rebased {
+            // The sets no longer hold everything the partitions do: rebuild them from the lake.
+            self.dedup = FxHashMap::default();
+        }
         report.commit_seconds += t.elapsed().as_secs_f64();
         // Everything the sets hold is now in committed files, so they can be rebuilt.
         if self.dedup.values().map(|s| s.len()).sum::<usize>() > self.opts.dedup_max_ids {
@@ -620,6 +700,91 @@ impl Run<'_> {
         buffered.batches.push(batch);
         Ok(())
     }
+}
+
+/// Adapts a commit that lost the race for its log entry to the entries that won (`theirs`, now
+/// in `snap`): rows of this commit's files whose events a winner stored in the same partition
+/// are dropped (each such file is rewritten without them, or removed when nothing is left), so
+/// two runs over the same sources store every event once.
+fn rebase(
+    store: &LakeStore,
+    schema: &SchemaRef,
+    run: &str,
+    snap: &Snapshot,
+    theirs: &[Commit],
+    r: manifest::Rebase<'_>,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let mut added: FxHashMap<PartitionKey, Vec<&FileEntry>> = FxHashMap::default();
+    for c in theirs {
+        for f in &c.add {
+            if snap.files.contains_key(&f.path) {
+                added.entry(f.partition()).or_default().push(f);
+            }
+        }
+    }
+    let mut keep = Vec::new();
+    let mut moves = Vec::new();
+    for f in std::mem::take(&mut r.entry.add) {
+        let Some(their_files) = added.get(&f.partition()) else {
+            moves.push((f.path.clone(), f.path.clone()));
+            keep.push(f);
+            continue;
+        };
+        let stored = load_ids(store, their_files)?;
+        let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
+            location: store.location(),
+            message: format!("data file {} written by this run is missing", f.path),
+        })?;
+        let mut batches = Vec::new();
+        let mut dropped = 0u64;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        for batch in builder.build()? {
+            let batch = batch?;
+            let ids = batch
+                .column_by_name(EVENT_ID)
+                .map(|c| c.as_string::<i32>().clone());
+            let json = batch
+                .column_by_name(EVENT_JSON)
+                .map(|c| c.as_string::<i32>().clone());
+            let mask: BooleanArray = (0..batch.num_rows())
+                .map(|i| {
+                    let id = match (&ids, &json) {
+                        (Some(ids), _) if ids.is_valid(i) => id_key(ids.value(i)),
+                        (_, Some(json)) => id_key(json.value(i)),
+                        _ => return Some(true),
+                    };
+                    Some(!stored.contains(&id))
+                })
+                .collect();
+            let filtered = filter_record_batch(&batch, &mask)?;
+            dropped += (batch.num_rows() - filtered.num_rows()) as u64;
+            if filtered.num_rows() > 0 {
+                batches.push(filtered);
+            }
+        }
+        if dropped == 0 {
+            moves.push((f.path.clone(), f.path.clone()));
+            keep.push(f);
+            continue;
+        }
+        r.entry.counts.events -= dropped;
+        r.entry.counts.duplicates += dropped;
+        report.events_written -= dropped;
+        report.duplicates += dropped;
+        if !batches.is_empty() {
+            let file = writer::encode(schema, &batches)?;
+            let staged = manifest::stage(store, run, &f.partition(), file)?;
+            moves.push((staged.from.clone(), staged.entry.path.clone()));
+            keep.push(staged.entry);
+        }
+        store.delete(&f.path)?;
+    }
+    r.entry.add = keep;
+    // The rejects and sources files stay as they are.
+    r.moves.retain(|(_, to)| !to.starts_with(layout::TABLE_DIR));
+    r.moves.extend(moves);
+    Ok(())
 }
 
 /// Takes the partitions touched longest ago out of the buffer until at most `keep` bytes are
@@ -682,7 +847,7 @@ fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> 
     let mut ids = FxHashSet::default();
     for f in files {
         let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
-            location: store.location().to_string(),
+            location: store.location(),
             message: format!("data file {} is in the log but missing", f.path),
         })?;
         let mut missing_rows = Vec::new();
@@ -728,7 +893,11 @@ fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> 
 fn read_files(feed: &Feed<'_>, tx: &Sender<Loaded>) {
     while let Some((index, file)) = feed.next() {
         let content = if file.size <= source::WHOLE_FILE_MAX {
-            match source::read_whole(&file.path, file.size) {
+            let read = match &file.remote {
+                Some(object) => remote::read_whole(object),
+                None => source::read_whole(&file.path, file.size).map_err(|e| e.to_string()),
+            };
+            match read {
                 Ok(bytes) => Content::Whole(bytes),
                 Err(e) => Content::Failed(format!("cannot read: {e}")),
             }
@@ -802,7 +971,10 @@ fn decode_file(
     let path = file.path.display().to_string();
     let reader = match content {
         Content::Whole(bytes) => Ok(source::open_bytes(bytes)),
-        Content::Stream => source::open(&file.path).map_err(|e| format!("cannot open: {e}")),
+        Content::Stream => match &file.remote {
+            Some(object) => remote::open(object).map_err(|e| format!("cannot open: {e}")),
+            None => source::open(&file.path).map_err(|e| format!("cannot open: {e}")),
+        },
         Content::Failed(why) => Err(why),
     };
     let mut result = FileResult {
@@ -923,7 +1095,7 @@ mod tests {
             let mut f = std::fs::File::create(src.join(name)).unwrap();
             write!(f, r#"{{"Records":[{}]}}"#, records.join(",")).unwrap();
         }
-        let lake = Lake::create(&dir.path().join("lake")).unwrap();
+        let lake = Lake::create(dir.path().join("lake")).unwrap();
         let opts = IngestOptions {
             batch_files: 1,
             dedup_max_ids: 1,

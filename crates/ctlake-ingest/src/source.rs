@@ -18,6 +18,7 @@ use ctlake_schema::awskey::{self, DayFolder};
 use flate2::read::MultiGzDecoder;
 use rustc_hash::FxHashSet;
 
+use crate::remote::{self, Listing, RemoteObject};
 use crate::{Error, Result};
 
 /// A source file to read.
@@ -31,6 +32,8 @@ pub struct SourceFile {
     pub size: u64,
     /// Its modification time, nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Where it is on S3, for a remote source (`path` then only shows its URI).
+    pub remote: Option<RemoteObject>,
 }
 
 /// A file passed over without reading it as events, and why.
@@ -62,7 +65,7 @@ const EVENT_FILE_SUFFIXES: [&str; 6] = [
     ".json.gz",
 ];
 
-fn looks_like_event_file(name: &str) -> bool {
+pub(crate) fn looks_like_event_file(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     EVENT_FILE_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
@@ -79,6 +82,10 @@ fn has_glob_chars(s: &str) -> bool {
 /// folders, so a typo fails before anything is created.
 pub fn check_sources(args: &[String]) -> Result<()> {
     for arg in args {
+        if arg.starts_with("s3://") {
+            remote::check(arg)?;
+            continue;
+        }
         if Path::new(arg).exists() {
             continue;
         }
@@ -112,7 +119,7 @@ pub enum Found {
 /// [`walk`], which hands files over one at a time.
 pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
     let mut found = Discovered::default();
-    walk(args, exclude, &mut |item| {
+    walk(args, exclude, &Listing::default(), &mut |item| {
         match item {
             Found::File(f) => found.files.push(f),
             Found::Digest(p) => found.digests.push(p),
@@ -130,10 +137,12 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
 ///
 /// Nothing is kept per file but a 16-byte hash of its path (to pass over a file named twice),
 /// and per day folder its path, so a walk over millions of files runs in little memory while
-/// the files are read.
+/// the files are read. `s3://` sources are listed as [`remote`] describes, from the cursors in
+/// `listing`.
 pub fn walk(
     args: &[String],
     exclude: Option<&Path>,
+    listing: &Listing,
     sink: &mut dyn FnMut(Found) -> bool,
 ) -> Result<()> {
     let exclude = exclude.and_then(|p| p.canonicalize().ok());
@@ -145,6 +154,12 @@ pub fn walk(
     };
     for arg in args {
         let path = Path::new(arg);
+        if arg.starts_with("s3://") {
+            if !remote::walk(arg, listing, &mut *walk.sink)? {
+                return Ok(());
+            }
+            continue;
+        }
         if path.exists() {
             walk.path(path, true)?;
         } else if has_glob_chars(arg) {
@@ -307,6 +322,7 @@ impl Walk<'_> {
             uri,
             size: meta.len(),
             mtime_ns,
+            remote: None,
         }));
         Ok(())
     }

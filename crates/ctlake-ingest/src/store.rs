@@ -1,15 +1,22 @@
 //! A lake's storage: an object store rooted at the lake, driven synchronously.
 //!
-//! Every byte of the lake is written through `object_store`, so nothing above this module
-//! assumes a local path and an S3 lake needs only another store here. The async API is driven
-//! by a small private runtime: ingestion is CPU-bound and its threads are plain threads.
+//! Every byte of the lake is written through `object_store` (opened by `ctlake-store`), so
+//! nothing above this module assumes a local path. The two kinds differ in one way that the
+//! commit protocol cares about: a local folder renames atomically, so data files are staged
+//! outside the table and moved in; S3 has no rename, so data files are written straight to
+//! their final keys and the log entry alone makes them part of the table (see
+//! [`crate::manifest`]). [`LakeStore::stage_path`] hides the difference.
+//!
+//! The async API is driven by a small private runtime: ingestion is CPU-bound and its threads
+//! are plain threads; S3 requests from many threads run concurrently on it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use ctlake_schema::layout;
+use ctlake_store::Location;
 use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
@@ -19,44 +26,44 @@ use crate::{Error, Result};
 pub struct LakeStore {
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Runtime,
-    location: String,
+    location: Location,
     local_root: Option<PathBuf>,
 }
 
 impl LakeStore {
     /// Opens the lake at a local folder, creating the folder when `create` is set.
     pub fn local(root: &Path, create: bool) -> Result<Self> {
-        if create {
-            std::fs::create_dir_all(root).map_err(|e| Error::io(root.display(), e))?;
-        }
-        let location = root.display().to_string();
-        let root = root.canonicalize().map_err(|e| Error::Lake {
-            location: location.clone(),
-            message: e.to_string(),
-        })?;
-        if !root.is_dir() {
-            return Err(Error::Lake {
-                location,
-                message: "not a folder".into(),
-            });
-        }
-        let store = LocalFileSystem::new_with_prefix(&root)?.with_automatic_cleanup(true);
+        Self::open(&Location::Local(root.to_path_buf()), create)
+    }
+
+    /// Opens the lake at `location`, creating a local folder when `create` is set.
+    pub fn open(location: &Location, create: bool) -> Result<Self> {
+        let store = ctlake_store::open(location, create)?;
+        let local_root = match location {
+            Location::Local(p) => Some(p.canonicalize().map_err(|e| Error::io(p.display(), e))?),
+            Location::S3 { .. } => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("ctlake-io")
             .enable_all()
             .build()
             .map_err(|e| Error::io("tokio runtime", e))?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             runtime,
-            location,
-            local_root: Some(root),
+            location: location.clone(),
+            local_root,
         })
     }
 
     /// The lake location as the user gave it.
-    pub fn location(&self) -> &str {
+    pub fn location(&self) -> String {
+        self.location.to_string()
+    }
+
+    /// The lake location.
+    pub fn lake_location(&self) -> &Location {
         &self.location
     }
 
@@ -65,73 +72,105 @@ impl LakeStore {
         self.local_root.as_deref()
     }
 
+    /// True where files can be moved atomically (a local folder), so they are staged first.
+    pub fn renames(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// Where run `run` writes a file that its commit puts at `final_path`: under the run's
+    /// staging folder on a local disk, the final key itself on S3.
+    pub fn stage_path(&self, run: &str, final_path: &str) -> String {
+        if self.renames() {
+            format!("{}/{run}/{final_path}", layout::STAGING_DIR)
+        } else {
+            final_path.to_string()
+        }
+    }
+
     /// The underlying object store (rooted at the lake).
     pub fn object_store(&self) -> Arc<dyn ObjectStore> {
         Arc::clone(&self.store)
     }
 
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        // Callable from any thread, including rayon workers: the runtime's own workers run
-        // the IO, this thread just waits.
+    /// Runs a future on the store's runtime and waits for it. Callable from any thread,
+    /// including rayon workers: the runtime's own workers run the I/O, this thread just waits.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.handle().block_on(f)
+    }
+
+    fn failed(&self, op: &'static str, path: &str, source: object_store::Error) -> Error {
+        Error::Store(ctlake_store::Error::Store {
+            op,
+            location: self.location.url_of(path),
+            source,
+        })
     }
 
     /// Writes an object atomically (readers see all of it or none of it).
     pub fn put(&self, path: &str, bytes: Bytes) -> Result<()> {
-        let path = ObjectPath::from(path);
-        self.block_on(self.store.put(&path, PutPayload::from(bytes)))?;
+        let location = ObjectPath::from(path);
+        self.block_on(self.store.put(&location, PutPayload::from(bytes)))
+            .map_err(|e| self.failed("write", path, e))?;
         Ok(())
     }
 
     /// Writes an object only if it does not exist yet; `false` if it did.
     pub fn put_if_absent(&self, path: &str, bytes: Bytes) -> Result<bool> {
-        let path = ObjectPath::from(path);
+        let location = ObjectPath::from(path);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self.block_on(self.store.put_opts(&path, PutPayload::from(bytes), opts)) {
+        match self.block_on(
+            self.store
+                .put_opts(&location, PutPayload::from(bytes), opts),
+        ) {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.failed("write", path, e)),
         }
     }
 
     /// Reads a whole object; `None` if it does not exist.
     pub fn get(&self, path: &str) -> Result<Option<Bytes>> {
-        let path = ObjectPath::from(path);
-        let result = self.block_on(async {
-            match self.store.get(&path).await {
+        let location = ObjectPath::from(path);
+        self.block_on(async {
+            match self.store.get(&location).await {
                 Ok(r) => r.bytes().await.map(Some),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
-        })?;
-        Ok(result)
+        })
+        .map_err(|e| self.failed("read", path, e))
     }
 
-    /// Lists every object under a prefix (recursively).
+    /// Lists every object under a prefix (recursively), in name order.
     pub fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
-        let prefix = ObjectPath::from(prefix);
-        let mut objects: Vec<ObjectMeta> =
-            self.block_on(self.store.list(Some(&prefix)).try_collect())?;
+        let location = ObjectPath::from(prefix);
+        let mut objects: Vec<ObjectMeta> = self
+            .block_on(self.store.list(Some(&location)).try_collect())
+            .map_err(|e| self.failed("list", prefix, e))?;
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(objects)
     }
 
-    /// Moves an object (atomically on a local filesystem).
+    /// Moves an object (atomically on a local filesystem); a move to itself does nothing.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        let (from, to) = (ObjectPath::from(from), ObjectPath::from(to));
-        self.block_on(self.store.rename(&from, &to))?;
+        if from == to {
+            return Ok(());
+        }
+        let (f, t) = (ObjectPath::from(from), ObjectPath::from(to));
+        self.block_on(self.store.rename(&f, &t))
+            .map_err(|e| self.failed("move", from, e))?;
         Ok(())
     }
 
     /// Deletes an object; a missing object is not an error.
     pub fn delete(&self, path: &str) -> Result<()> {
-        let path = ObjectPath::from(path);
-        match self.block_on(self.store.delete(&path)) {
+        let location = ObjectPath::from(path);
+        match self.block_on(self.store.delete(&location)) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.failed("delete", path, e)),
         }
     }
 
@@ -152,11 +191,11 @@ impl LakeStore {
 
     /// True if the object exists.
     pub fn exists(&self, path: &str) -> Result<bool> {
-        let path = ObjectPath::from(path);
-        match self.block_on(self.store.head(&path)) {
+        let location = ObjectPath::from(path);
+        match self.block_on(self.store.head(&location)) {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(self.failed("read", path, e)),
         }
     }
 }

@@ -79,8 +79,11 @@ pub enum Error {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     /// Reading the lake's objects failed.
-    #[error("object store: {0}")]
+    #[error("{}", ctlake_store::explain(.0))]
     ObjectStore(#[from] object_store::Error),
+    /// Opening the lake's storage or replaying its log failed.
+    #[error(transparent)]
+    Store(#[from] ctlake_store::Error),
 }
 
 // Not `#[from]`: that would make the DataFusion error a `source`, and error reporters would

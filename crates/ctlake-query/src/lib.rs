@@ -47,23 +47,22 @@ pub mod suggest;
 pub mod table;
 pub mod timespec;
 
+use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
-use ctlake_ingest::manifest::{Commit, LakeInfo, Snapshot};
+use ctlake_log::{LakeInfo, LakeSummary, Snapshot};
 use ctlake_schema::layout;
+use ctlake_store::Location;
 use datafusion::catalog::TableProvider;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement;
-use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStore;
 
 pub use dialect::Translated;
 pub use error::{Error, Result};
@@ -76,7 +75,8 @@ pub const TABLE: &str = "cloudtrail";
 pub struct Lake {
     ctx: SessionContext,
     info: LakeInfo,
-    root: PathBuf,
+    location: Location,
+    root: Option<PathBuf>,
     stats: Arc<ScanStats>,
     snapshot: Snapshot,
     notices: Mutex<Vec<String>>,
@@ -115,27 +115,35 @@ pub fn default_memory_limit() -> usize {
 }
 
 impl Lake {
-    /// Opens the lake in a local folder with the default [`Options`].
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, &Options::default()).await
+    /// Opens the lake at a local folder or `s3://bucket/prefix` with the default [`Options`].
+    pub async fn open(location: impl AsRef<OsStr>) -> Result<Self> {
+        Self::open_with(location, &Options::default()).await
     }
 
-    /// Opens the lake in a local folder.
-    pub async fn open_with(path: impl AsRef<Path>, options: &Options) -> Result<Self> {
-        let path = path.as_ref();
+    /// Opens the lake at a local folder or `s3://bucket/prefix`.
+    pub async fn open_with(location: impl AsRef<OsStr>, options: &Options) -> Result<Self> {
+        let location = Location::parse(&location.as_ref().to_string_lossy())?;
         let not_a_lake = |message: &str| Error::Lake {
-            location: path.display().to_string(),
+            location: location.to_string(),
             message: message.to_string(),
         };
-        let root = path
-            .canonicalize()
-            .map_err(|e| not_a_lake(&format!("{e} (run `ctlake ingest` first)")))?;
-        if !root.join(layout::LAKE_FILE).is_file() {
-            return Err(not_a_lake("no lake here (run `ctlake ingest` first)"));
-        }
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&root)?);
-        let info: LakeInfo = read_json(store.as_ref(), layout::LAKE_FILE).await?;
-        let snapshot = load_snapshot(store.as_ref()).await?;
+        let root = match &location {
+            Location::Local(path) => {
+                let root = path
+                    .canonicalize()
+                    .map_err(|e| not_a_lake(&format!("{e} (run `ctlake ingest` first)")))?;
+                if !root.join(layout::LAKE_FILE).is_file() {
+                    return Err(not_a_lake("no lake here (run `ctlake ingest` first)"));
+                }
+                Some(root)
+            }
+            Location::S3 { .. } => None,
+        };
+        let store: Arc<dyn ObjectStore> = ctlake_store::open(&location, false)?;
+        let info = ctlake_store::log::read_info(store.as_ref())
+            .await?
+            .ok_or_else(|| not_a_lake("no lake here (run `ctlake ingest` first)"))?;
+        let snapshot = ctlake_store::log::read_snapshot(store.as_ref()).await?;
 
         let config = SessionConfig::new()
             .with_information_schema(true)
@@ -166,6 +174,7 @@ impl Lake {
         let lake = Self {
             ctx,
             info,
+            location,
             root,
             stats,
             snapshot,
@@ -267,9 +276,19 @@ impl Lake {
         &self.info.id
     }
 
-    /// The lake's folder.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// The lake's folder, for a local lake.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// Where the lake is, as given.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// What the snapshot the lake was opened at holds.
+    pub fn summary(&self) -> LakeSummary {
+        self.snapshot.summary(&self.info.id)
     }
 
     /// The DataFusion session, for anything this API does not cover.
@@ -426,36 +445,6 @@ pub fn type_name(t: &arrow::datatypes::DataType) -> String {
 
 /// The size from which reading a whole lake earns [`Lake::unbounded_hint`]'s hint.
 pub const LARGE_SCAN_BYTES: u64 = 1 << 30;
-
-async fn read_json<T: serde::de::DeserializeOwned>(
-    store: &dyn ObjectStore,
-    path: &str,
-) -> Result<T> {
-    let bytes = store.get(&ObjectPath::from(path)).await?.bytes().await?;
-    serde_json::from_slice(&bytes).map_err(|source| Error::Metadata {
-        path: path.to_string(),
-        source,
-    })
-}
-
-/// Replays the commit log.
-async fn load_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
-    let mut entries: Vec<_> = store
-        .list(Some(&ObjectPath::from(layout::LOG_DIR)))
-        .try_collect()
-        .await?;
-    entries.sort_by(|a, b| a.location.cmp(&b.location));
-    let mut snapshot = Snapshot::default();
-    for meta in entries {
-        let path = meta.location.to_string();
-        if layout::log_entry_seq(&path).is_none() {
-            continue;
-        }
-        let commit: Commit = read_json(store, &path).await?;
-        snapshot.apply(&commit);
-    }
-    Ok(snapshot)
-}
 
 // The README's Rust example is compiled with the doc tests, so it cannot drift from the API.
 #[cfg(doctest)]

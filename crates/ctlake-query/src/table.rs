@@ -16,7 +16,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use async_trait::async_trait;
-use ctlake_ingest::manifest::FileEntry;
+use ctlake_log::FileEntry;
 use ctlake_schema::schema::{AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_REGION};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;

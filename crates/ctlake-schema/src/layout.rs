@@ -5,7 +5,9 @@
 //! <lake>/_ctlake/lake.json                                                   lake identity
 //! <lake>/_ctlake/log/<seq>.json                                              commit log
 //! <lake>/_ctlake/pending/<run>-<batch>.json                                  commits in flight
-//! <lake>/_ctlake/staging/<run>/...                                           files not yet committed
+//! <lake>/_ctlake/staging/<run>/...                                           files not yet committed (local lakes)
+//! <lake>/_ctlake/runs/<run>.json                                             runs under way (S3 lakes)
+//! <lake>/_ctlake/sources/<run>-<batch>.parquet                               sources each commit stored
 //! <lake>/_rejects/<run>-<batch>.jsonl                                        records that could not be placed
 //! ```
 //!

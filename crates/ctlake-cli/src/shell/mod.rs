@@ -127,7 +127,7 @@ pub fn run(lake_dir: &Path, sources: &[String], history: Option<PathBuf>) -> any
             return Ok(crate::EXIT_USAGE);
         }
     };
-    let library = saved::Library::standard(Some(lake.root()))?;
+    let library = saved::Library::standard(lake.root())?;
     let mut shell = Shell {
         runtime,
         lake: Arc::new(lake),
@@ -357,7 +357,7 @@ impl Shell {
     fn reload(&mut self) -> anyhow::Result<()> {
         let lake = self.runtime.block_on(query::open(&self.lake_dir))?;
         self.lake = Arc::new(lake);
-        self.library = saved::Library::standard(Some(self.lake.root()))?;
+        self.library = saved::Library::standard(self.lake.root())?;
         self.window_applied = false;
         self.sample_map_keys();
         Ok(())

@@ -1,0 +1,69 @@
+//! Reading a lake's identity and commit log through its object store.
+//!
+//! Entries are fetched concurrently (a long log on S3 is many small GETs) and replayed by
+//! [`ctlake_log::Snapshot::replay`], the one replay the writer and every reader share.
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use ctlake_log::{LakeInfo, Snapshot};
+use ctlake_schema::layout;
+
+use crate::{Error, Result};
+
+/// Log entries fetched at once.
+const CONCURRENT_GETS: usize = 32;
+
+/// The lake's identity, or `None` where there is no lake.
+pub async fn read_info(store: &dyn ObjectStore) -> Result<Option<LakeInfo>> {
+    let path = ObjectPath::from(layout::LAKE_FILE);
+    let bytes = match store.get(&path).await {
+        Ok(r) => r.bytes().await,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => Err(e),
+    }
+    .map_err(|source| Error::Store {
+        op: "read",
+        location: layout::LAKE_FILE.into(),
+        source,
+    })?;
+    Ok(Some(LakeInfo::parse(layout::LAKE_FILE, &bytes)?))
+}
+
+/// Replays the whole commit log.
+pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
+    let prefix = ObjectPath::from(layout::LOG_DIR);
+    let listed: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| Error::Store {
+            op: "list",
+            location: layout::LOG_DIR.into(),
+            source,
+        })?;
+    let entries: Vec<(String, bytes::Bytes)> = futures::stream::iter(
+        listed
+            .into_iter()
+            .map(|m| m.location.to_string())
+            .filter(|p| layout::log_entry_seq(p).is_some()),
+    )
+    .map(|path| async move {
+        let location = ObjectPath::from(path.as_str());
+        let bytes = match store.get(&location).await {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|source| Error::Store {
+            op: "read",
+            location: path.clone(),
+            source,
+        })?;
+        Ok::<_, Error>((path, bytes))
+    })
+    .buffer_unordered(CONCURRENT_GETS)
+    .try_collect()
+    .await?;
+    Ok(Snapshot::replay(entries)?)
+}
