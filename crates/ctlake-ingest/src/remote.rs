@@ -95,7 +95,7 @@ fn store_error(op: &'static str, bucket: &str, key: &str, source: object_store::
     Error::Store(ctlake_store::Error::Store {
         op,
         location: format!("s3://{bucket}/{key}"),
-        source,
+        cause: source,
     })
 }
 

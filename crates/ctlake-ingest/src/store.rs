@@ -102,7 +102,7 @@ impl LakeStore {
         Error::Store(ctlake_store::Error::Store {
             op,
             location: self.location.url_of(path),
-            source,
+            cause: source,
         })
     }
 

@@ -164,7 +164,7 @@ pub(crate) fn build_s3(bucket: &str) -> Result<AmazonS3> {
     builder.build().map_err(|source| Error::Store {
         op: "open",
         location: format!("s3://{bucket}"),
-        source,
+        cause: source,
     })
 }
 

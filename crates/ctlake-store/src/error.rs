@@ -28,14 +28,14 @@ pub enum Error {
         message: String,
     },
     /// A storage operation failed.
-    #[error("{op} {location}: {}", explain(.source))]
+    #[error("{op} {location}: {}", explain(.cause))]
     Store {
         /// What was being done (`list`, `read`, `write`, ...).
         op: &'static str,
         /// The object or prefix, as a URL or path.
         location: String,
-        /// The underlying error.
-        source: object_store::Error,
+        /// The underlying error (not a `source`: reporters would print its chain again).
+        cause: object_store::Error,
     },
     /// The lake's commit log does not replay.
     #[error(transparent)]

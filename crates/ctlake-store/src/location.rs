@@ -105,7 +105,7 @@ pub fn open(location: &Location, create: bool) -> Result<Arc<dyn ObjectStore>> {
                 .map_err(|source| Error::Store {
                     op: "open",
                     location: root.display().to_string(),
-                    source,
+                    cause: source,
                 })?
                 .with_automatic_cleanup(true);
             Ok(Arc::new(store))

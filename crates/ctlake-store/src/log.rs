@@ -26,7 +26,7 @@ pub async fn read_info(store: &dyn ObjectStore) -> Result<Option<LakeInfo>> {
     .map_err(|source| Error::Store {
         op: "read",
         location: layout::LAKE_FILE.into(),
-        source,
+        cause: source,
     })?;
     Ok(Some(LakeInfo::parse(layout::LAKE_FILE, &bytes)?))
 }
@@ -41,7 +41,7 @@ pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
         .map_err(|source| Error::Store {
             op: "list",
             location: layout::LOG_DIR.into(),
-            source,
+            cause: source,
         })?;
     let entries: Vec<(String, bytes::Bytes)> = futures::stream::iter(
         listed
@@ -58,7 +58,7 @@ pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
         .map_err(|source| Error::Store {
             op: "read",
             location: path.clone(),
-            source,
+            cause: source,
         })?;
         Ok::<_, Error>((path, bytes))
     })
