@@ -135,8 +135,13 @@ pub fn expected(sources: &[&Path]) -> Expected {
 
 /// Every Parquet file a plain directory reader (DuckDB, Spark) sees under the table.
 pub fn table_files(lake: &Path) -> Vec<PathBuf> {
+    files_under(&lake.join("cloudtrail"))
+}
+
+/// Every file under `dir`, sorted (none if `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![lake.join("cloudtrail")];
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

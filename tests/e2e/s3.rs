@@ -96,13 +96,18 @@ impl S3Server {
         ]
     }
 
-    /// Runs ctlake against this server.
-    pub fn run(&self, args: &[&str]) -> Run {
+    /// A ctlake command with this server's environment.
+    pub fn command(&self) -> Command {
         let mut c = ctlake();
         for (k, v) in self.env() {
             c.env(k, v);
         }
-        output(c.args(args))
+        c
+    }
+
+    /// Runs ctlake against this server.
+    pub fn run(&self, args: &[&str]) -> Run {
+        output(self.command().args(args))
     }
 
     fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
@@ -136,7 +141,7 @@ impl S3Server {
     /// Uploads every file under `dir` to `bucket`, keyed by its path below `dir`.
     pub fn upload(&self, bucket: &str, dir: &Path) -> usize {
         let store = self.store(bucket);
-        let files: Vec<PathBuf> = walk(dir);
+        let files: Vec<PathBuf> = files_under(dir);
         tokio_rt().block_on(async {
             for f in &files {
                 let key = f
@@ -242,23 +247,6 @@ fn output(c: &mut Command) -> Run {
     }
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every (partition, eventid) the S3 lake at `s3://bucket/prefix` holds, read from its
 /// committed files after downloading them; also asserts no committed file is missing.
 fn s3_lake_ids(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<(String, String)> {
@@ -317,18 +305,15 @@ fn s3_trail_to_local_lake_incrementally() {
     let src = trail(dir.path(), "4000", "3", "21");
     s3.create_bucket("trail");
     let objects = s3.upload("trail", &src);
-    let expected = expected(&[&src]);
+    let want = expected(&[&src]);
     let lake = dir.path().join("lake");
     let lake_arg = lake.display().to_string();
 
     let r = s3.run(&["ingest", "--lake", &lake_arg, "s3://trail/AWSLogs/"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let ids = stored_ids(&committed_files(&lake));
-    assert_eq!(ids.len() as u64, expected.events);
-    assert_eq!(
-        rows_by_partition(&committed_files(&lake)),
-        expected.partitions
-    );
+    assert_eq!(ids.len() as u64, want.events);
+    assert_eq!(rows_by_partition(&committed_files(&lake)), want.partitions);
     let info = info(&lake);
     assert_eq!(info["sources"].as_u64(), Some(objects as u64));
 
@@ -346,7 +331,9 @@ fn s3_trail_to_local_lake_incrementally() {
     let region_lists: Vec<&String> = rerun
         .iter()
         .filter(|r| {
-            r.contains("list-type=2") && r.contains("%2FCloudTrail%2F") && !r.contains("delimiter")
+            // The server logs targets decoded or not, depending on its version.
+            let region_prefix = r.contains("/CloudTrail/") || r.contains("%2FCloudTrail%2F");
+            r.contains("list-type=2") && region_prefix && !r.contains("delimiter")
         })
         .collect();
     // Two accounts × two regions, each listed once, from its cursor's day folder.
@@ -365,7 +352,7 @@ fn s3_trail_to_local_lake_incrementally() {
     let more = dir.path().join("more");
     let src2 = trail(&more, "600", "4", "22");
     let mut added = Vec::new();
-    for f in walk(&src2) {
+    for f in files_under(&src2) {
         let key = f.strip_prefix(&src2).unwrap().to_string_lossy().to_string();
         if key.contains("/2026/11/04/") || (key.contains("/2026/11/03/") && added.len() < 200) {
             let to = dir.path().join("new").join(&key);
@@ -560,11 +547,8 @@ fn kill_9_during_an_s3_ingest_then_rerun_is_exact() {
     let lake = "s3://lake/k";
     let mut crashed_with_commits = 0;
     for delay_ms in [300u64, 800, 1500, 2500] {
-        let mut c = ctlake();
-        for (k, v) in s3.env() {
-            c.env(k, v);
-        }
-        let mut child = c
+        let mut child = s3
+            .command()
             .args([
                 "ingest",
                 "--quiet",
@@ -630,10 +614,7 @@ fn two_concurrent_ingests_into_one_s3_lake_store_every_event_once() {
     let lake = "s3://lake/shared";
     // Both create the lake too: the identity is written with put-if-absent, so one wins.
     let spawn = || {
-        let mut c = ctlake();
-        for (k, v) in s3.env() {
-            c.env(k, v);
-        }
+        let mut c = s3.command();
         c.args([
             "ingest",
             "--quiet",
@@ -677,11 +658,13 @@ fn two_concurrent_ingests_into_one_s3_lake_store_every_event_once() {
         r.stdout.lines().nth(1),
         Some(expected.events.to_string().as_str())
     );
-    let ids: BTreeSet<String> = s3
-        .keys("lake", "shared/_ctlake/lake.json")
+    // One identity: the loser of the put-if-absent took the winner's.
+    let identities: Vec<String> = s3
+        .keys("lake", "shared/_ctlake")
         .into_iter()
+        .filter(|k| k.ends_with("/lake.json"))
         .collect();
-    assert_eq!(ids.len(), 1);
+    assert_eq!(identities, ["shared/_ctlake/lake.json"]);
 }
 
 /// Globs on keys pick out one region of one account.
@@ -709,7 +692,7 @@ fn globs_select_keys() {
     let pattern = format!("s3://trail/AWSLogs/*/CloudTrail/{region}/2026/11/**");
     let r = s3.run(&["ingest", "--lake", lake.to_str().unwrap(), &pattern]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let files_in_region: usize = walk(&src)
+    let files_in_region: usize = files_under(&src)
         .iter()
         .filter(|f| {
             f.to_string_lossy()
@@ -813,10 +796,7 @@ fn s3_errors_are_one_clear_line() {
         .local_addr()
         .unwrap()
         .port();
-    let mut c = ctlake();
-    for (k, v) in s3.env() {
-        c.env(k, v);
-    }
+    let mut c = s3.command();
     c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
         .env("CTLAKE_S3_MAX_RETRIES", "1");
     let r = output(c.args(["ingest", "--lake", lake, "s3://trail/AWSLogs/"]));

@@ -73,9 +73,7 @@ pub fn read_entry(store: &LakeStore, seq: u64) -> Result<Option<Commit>> {
     let Some(bytes) = store.get(&path)? else {
         return Ok(None);
     };
-    let commit: Commit =
-        serde_json::from_slice(&bytes).map_err(|source| Error::Metadata { path, source })?;
-    Ok(Some(commit))
+    Ok(Some(Commit::parse(&path, &bytes)?))
 }
 
 /// Brings `snap` up to the newest entry of the log; returns the entries it applied.

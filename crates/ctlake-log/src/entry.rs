@@ -69,6 +69,36 @@ impl FileEntry {
     }
 }
 
+impl Commit {
+    /// Parses the log entry stored at `path` (`_ctlake/log/<seq>.json`), checking that the
+    /// sequence number inside agrees with its name.
+    pub fn parse(path: &str, bytes: &[u8]) -> crate::Result<Self> {
+        match ctlake_schema::layout::log_entry_seq(path) {
+            Some(seq) => Self::parse_at(path, seq, bytes),
+            None => Self::parse_json(path, bytes),
+        }
+    }
+
+    pub(crate) fn parse_at(path: &str, seq: u64, bytes: &[u8]) -> crate::Result<Self> {
+        let commit = Self::parse_json(path, bytes)?;
+        if commit.seq != seq {
+            return Err(crate::Error::Misplaced {
+                path: path.to_string(),
+                expected: seq,
+                found: commit.seq,
+            });
+        }
+        Ok(commit)
+    }
+
+    fn parse_json(path: &str, bytes: &[u8]) -> crate::Result<Self> {
+        serde_json::from_slice(bytes).map_err(|source| crate::Error::Corrupt {
+            path: path.to_string(),
+            source,
+        })
+    }
+}
+
 /// Counts recorded with a commit, for `ctlake info` and audits.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitCounts {

@@ -41,7 +41,7 @@ impl Snapshot {
             let Some(seq) = layout::log_entry_seq(path) else {
                 continue;
             };
-            parsed.push((seq, parse(path, seq, bytes.as_ref())?));
+            parsed.push((seq, Commit::parse_at(path, seq, bytes.as_ref())?));
         }
         parsed.sort_by_key(|(seq, _)| *seq);
         let mut snap = Snapshot::default();
@@ -55,7 +55,7 @@ impl Snapshot {
     /// follow a growing log without replaying it from the start).
     pub fn apply_bytes(&mut self, path: &str, bytes: &[u8]) -> Result<()> {
         let seq = layout::log_entry_seq(path).unwrap_or(self.seq + 1);
-        self.apply_next(&parse(path, seq, bytes)?)
+        self.apply_next(&Commit::parse_at(path, seq, bytes)?)
     }
 
     /// Applies `commit`, which must be the next entry of the log.
@@ -134,21 +134,6 @@ impl Snapshot {
         s.partitions = partitions.len();
         s
     }
-}
-
-fn parse(path: &str, seq: u64, bytes: &[u8]) -> Result<Commit> {
-    let commit: Commit = serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
-        path: path.to_string(),
-        source,
-    })?;
-    if commit.seq != seq {
-        return Err(Error::Misplaced {
-            path: path.to_string(),
-            expected: seq,
-            found: commit.seq,
-        });
-    }
-    Ok(commit)
 }
 
 /// What a lake holds, from its commit log (no data file is opened).
