@@ -290,14 +290,31 @@ fn empty_lakes_have_the_schema_and_unbounded_scans_get_a_hint() {
         assert_eq!(cols.iter().map(|b| b.num_rows()).sum::<usize>(), 36);
 
         let l = ctlake_query::Lake::open(&lake).await.unwrap();
-        l.query("SELECT count(*) FROM cloudtrail").await.unwrap();
-        let hint = l.unbounded_hint(1).expect("a whole-lake scan earns the hint");
-        assert!(hint.contains(&format!("all {} files", expected.partitions.len())), "{hint}");
-        assert_eq!(l.unbounded_hint(u64::MAX), None, "a small lake earns no hint");
-        l.query("SELECT count(*) FROM cloudtrail WHERE eventtime >= '2026-11-12' AND eventtime < '2026-11-13'")
+        // Both planned before either runs, then run interleaved: each query's figures are
+        // its own.
+        let whole = l.sql("SELECT count(*) FROM cloudtrail").await.unwrap();
+        let day = l
+            .sql("SELECT count(*) FROM cloudtrail WHERE eventtime >= '2026-11-12' AND eventtime < '2026-11-13'")
             .await
             .unwrap();
-        assert_eq!(l.unbounded_hint(1), None, "a bounded query earns no hint");
+        let mut whole = l.execute(whole).await.unwrap();
+        let day = l.run(day).await.unwrap();
+        while whole.next().await.transpose().unwrap().is_some() {}
+        let whole = whole.statistics();
+        let files = expected.partitions.len() as u64;
+        assert_eq!((whole.files_total, whole.files_scanned), (files, files));
+        assert_eq!(whole.rows_scanned, expected.events);
+        let day_files = expected
+            .partitions
+            .keys()
+            .filter(|p| p.ends_with("2026-11-12"))
+            .count() as u64;
+        assert!(day_files > 0 && day_files < files);
+        assert_eq!(day.statistics.files_scanned, day_files);
+        let hint = whole.hint(1).expect("a whole-lake scan earns the hint").to_string();
+        assert!(hint.contains(&format!("all {} files", expected.partitions.len())), "{hint}");
+        assert_eq!(whole.hint(u64::MAX), None, "a small lake earns no hint");
+        assert_eq!(day.statistics.hint(1), None, "a bounded query earns no hint");
     });
 }
 

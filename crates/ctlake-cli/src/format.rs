@@ -1,6 +1,6 @@
 //! How results are shown: numbers, sizes, the progress display and summaries.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,10 +36,25 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// How often plain progress lines are printed when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// An age as `--older-than` takes it: `0s`, `90s`, `30m`, `1h`, `2d`.
+pub fn age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "0s".into(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
 /// Shows progress until `done`: a bar on a terminal, a plain line every few seconds otherwise.
 pub fn show_progress(p: &Progress, done: &AtomicBool) {
     let started = Instant::now();
-    if super::stderr_is_terminal() {
+    if io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(8));
         bar.set_style(
             ProgressStyle::with_template("{bar:30.cyan/blue} {percent:>3}% {msg} ETA {eta}")
@@ -57,7 +72,7 @@ pub fn show_progress(p: &Progress, done: &AtomicBool) {
         let mut last = Instant::now();
         while !done.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(100));
-            if last.elapsed() >= super::PLAIN_PROGRESS_EVERY {
+            if last.elapsed() >= PLAIN_PROGRESS_EVERY {
                 last = Instant::now();
                 let _ = writeln!(io::stderr(), "ingest: {}", line(p, started));
             }
@@ -253,5 +268,10 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(2_300_000), "2.3 MB");
+        assert_eq!(age(Duration::ZERO), "0s");
+        assert_eq!(age(Duration::from_secs(3600)), "1h");
+        assert_eq!(age(Duration::from_secs(90)), "90s");
+        assert_eq!(age(Duration::from_secs(1800)), "30m");
+        assert_eq!(age(Duration::from_secs(2 * 86_400)), "2d");
     }
 }

@@ -5,8 +5,8 @@
 use std::io::Read;
 use std::time::Instant;
 
-use ctlake_ingest::decode::Decoder;
-use ctlake_ingest::framing::{Framer, Item};
+use ctlake_ingest::internals::Decoder;
+use ctlake_ingest::internals::{Framer, Item};
 
 fn main() {
     let path = std::env::args().nth(1).expect("a .json.gz file");

@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use ctlake_ingest::lake::Lake;
+use ctlake_ingest::lake::LakeWriter;
 use ctlake_ingest::pipeline::{IngestOptions, Progress, ingest};
 
 #[global_allocator]
@@ -27,7 +27,7 @@ fn main() {
         }
     }
     let (lake, sources) = args.split_first().expect("LAKE SRC...");
-    let lake = Lake::create(std::path::Path::new(lake)).expect("the lake");
+    let lake = LakeWriter::create(std::path::Path::new(lake)).expect("the lake");
     let started = Instant::now();
     let r = ingest(&lake, sources, &opts, &Progress::default()).expect("ingest");
     let seconds = started.elapsed().as_secs_f64();

@@ -4,8 +4,8 @@
 use std::io::Read;
 use std::time::Instant;
 
-use ctlake_ingest::decode::Decoder;
-use ctlake_ingest::framing::{Framer, Item};
+use ctlake_ingest::internals::Decoder;
+use ctlake_ingest::internals::{Framer, Item};
 
 fn main() {
     let dir = std::env::args().nth(1).expect("a folder of .json.gz files");
@@ -31,7 +31,7 @@ fn main() {
     let t = Instant::now();
     let mut bytes = 0;
     for p in &parts {
-        bytes += ctlake_ingest::writer::encode(&schema, std::slice::from_ref(&p.batch))
+        bytes += ctlake_ingest::internals::encode(&schema, std::slice::from_ref(&p.batch))
             .unwrap()
             .bytes
             .len();

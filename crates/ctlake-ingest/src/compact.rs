@@ -28,7 +28,7 @@ use parquet::arrow::ArrowWriter;
 use rayon::prelude::*;
 
 use crate::Result;
-use crate::lake::Lake;
+use crate::lake::LakeWriter;
 use crate::manifest::{self, Commit, CommitCounts, FileEntry, Snapshot, Staged};
 use crate::merge::{self, Input, Merge};
 use crate::store::LakeStore;
@@ -84,7 +84,7 @@ pub struct CompactReport {
 }
 
 /// Compacts the lake's partitions (see the module docs). Takes the write lock.
-pub fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport> {
+pub fn compact(lake: &LakeWriter, opts: &CompactOptions) -> Result<CompactReport> {
     let _lock = lake.lock()?;
     let mut snap = lake.snapshot()?;
     manifest::recover(lake.store(), &snap)?;

@@ -12,7 +12,7 @@ use crate::store::LakeStore;
 use crate::{Error, Result};
 
 /// A lake opened for writing (ingest, compaction, vacuum). Readers use `ctlake-query`'s.
-pub struct Lake {
+pub struct LakeWriter {
     store: LakeStore,
     info: LakeInfo,
 }
@@ -37,7 +37,7 @@ impl Drop for RunMarker<'_> {
     }
 }
 
-impl Lake {
+impl LakeWriter {
     /// Opens an existing lake: a local folder or `s3://bucket/prefix`.
     pub fn open(location: impl AsRef<OsStr>) -> Result<Self> {
         let location = Location::parse(&location.as_ref().to_string_lossy())?;

@@ -23,9 +23,9 @@
 #![warn(missing_docs)]
 
 pub mod compact;
-pub mod decode;
+mod decode;
 mod error;
-pub mod framing;
+mod framing;
 pub mod ingested;
 pub mod lake;
 pub mod manifest;
@@ -33,11 +33,21 @@ mod merge;
 pub mod pipeline;
 pub mod remote;
 pub mod source;
-pub mod store;
-pub mod writer;
+mod store;
+mod writer;
 
 pub use compact::{CompactOptions, CompactReport, compact};
 pub use error::{Error, Result};
-pub use lake::Lake;
+pub use lake::LakeWriter;
 pub use manifest::LakeSummary;
 pub use pipeline::{FileProblem, IngestOptions, IngestReport, Progress, ingest};
+pub use store::LakeStore;
+
+/// The decoder, framer and Parquet encoder, for this crate's micro-benchmarks (`examples/`)
+/// only: they are internals, not part of the API, and change without notice.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::decode::Decoder;
+    pub use crate::framing::{Framer, Item};
+    pub use crate::writer::encode;
+}

@@ -32,6 +32,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use crate::TABLE;
 use crate::error::{Error, Result};
 use crate::functions::{FALLIBLE, lenient_name};
+use crate::lexer::{self, Kind};
 
 /// A query translated for DataFusion.
 #[derive(Debug)]
@@ -100,7 +101,6 @@ impl Scanned {
             notices: Vec::new(),
         };
         let mut copied = 0;
-        let mut i = 0;
         let replace = |out: &mut Self, copied: &mut usize, start: usize, end: usize, name: &str| {
             out.sql.push_str(&sql[*copied..start]);
             out.edits.push((out.sql.len(), TABLE.len(), end - start));
@@ -115,44 +115,41 @@ impl Scanned {
                 }
             }
         };
-        while i < b.len() {
-            match b[i] {
-                b'\'' => i = skip_quoted(b, i, b'\''),
-                b'-' if b.get(i + 1) == Some(&b'-') => {
-                    i = b[i..]
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .map_or(b.len(), |p| i + p)
-                }
-                b'/' if b.get(i + 1) == Some(&b'*') => {
-                    i = sql[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2)
-                }
-                q @ (b'"' | b'`') => {
-                    let end = skip_quoted(b, i, q);
-                    let inner = &sql[i + 1..end.saturating_sub(1).max(i + 1)];
-                    if end - i == 38 && is_uuid(inner) {
-                        replace(&mut out, &mut copied, i, end, inner);
+        for span in lexer::spans(sql) {
+            match span.kind {
+                Kind::Quoted => {
+                    let inner =
+                        &sql[span.start + 1..span.end.saturating_sub(1).max(span.start + 1)];
+                    if span.end - span.start == 38 && is_uuid(inner) {
+                        replace(&mut out, &mut copied, span.start, span.end, inner);
                     }
-                    i = end;
                 }
-                c if i == 0 || !is_word(b[i - 1]) => {
-                    let word_end = b[i..]
-                        .iter()
-                        .position(|&c| !is_word(c))
-                        .map_or(b.len(), |p| i + p);
-                    let uuid_end = i + 36;
-                    if c == b'$' && sql[i..word_end].eq_ignore_ascii_case("$EDS_ID") {
-                        replace(&mut out, &mut copied, i, word_end, "$EDS_ID");
-                    } else if sql.get(i..uuid_end).is_some_and(is_uuid)
-                        && b.get(uuid_end).is_none_or(|&c| !is_word(c) && c != b'-')
-                    {
-                        replace(&mut out, &mut copied, i, uuid_end, &sql[i..uuid_end]);
-                        i = uuid_end;
-                        continue;
+                Kind::Code => {
+                    let mut i = span.start;
+                    while i < span.end {
+                        if i > 0 && is_word(b[i - 1]) {
+                            i += 1;
+                            continue;
+                        }
+                        let word_end = b[i..span.end]
+                            .iter()
+                            .position(|&c| !is_word(c))
+                            .map_or(span.end, |p| i + p);
+                        let uuid_end = i + 36;
+                        if b[i] == b'$' && sql[i..word_end].eq_ignore_ascii_case("$EDS_ID") {
+                            replace(&mut out, &mut copied, i, word_end, "$EDS_ID");
+                        } else if uuid_end <= span.end
+                            && sql.get(i..uuid_end).is_some_and(is_uuid)
+                            && b.get(uuid_end).is_none_or(|&c| !is_word(c) && c != b'-')
+                        {
+                            replace(&mut out, &mut copied, i, uuid_end, &sql[i..uuid_end]);
+                            i = uuid_end;
+                            continue;
+                        }
+                        i = word_end.max(i + 1);
                     }
-                    i = word_end.max(i + 1);
                 }
-                _ => i += 1,
+                Kind::String | Kind::LineComment | Kind::BlockComment => {}
             }
         }
         out.sql.push_str(&sql[copied..]);
@@ -200,22 +197,6 @@ impl Scanned {
             column,
         }
     }
-}
-
-/// The index just past a quoted token starting at `start` (doubled quotes escape).
-fn skip_quoted(b: &[u8], start: usize, quote: u8) -> usize {
-    let mut i = start + 1;
-    while i < b.len() {
-        if b[i] == quote {
-            if b.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    b.len()
 }
 
 /// `"3, Column: 10"` as (3, 10).

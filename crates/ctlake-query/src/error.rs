@@ -84,6 +84,9 @@ pub enum Error {
     /// Opening the lake's storage or replaying its log failed.
     #[error(transparent)]
     Store(#[from] ctlake_store::Error),
+    /// Writing a result out failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 // Not `#[from]`: that would make the DataFusion error a `source`, and error reporters would

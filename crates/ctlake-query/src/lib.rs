@@ -12,7 +12,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let path = dir.path().join("lake");
 //! # let sample = format!("{}/../../data", env!("CARGO_MANIFEST_DIR"));
-//! # let writer = ctlake_ingest::Lake::create(&path)?;
+//! # let writer = ctlake_ingest::LakeWriter::create(&path)?;
 //! # ctlake_ingest::ingest(&writer, &[sample], &Default::default(), &Default::default())?;
 //! # drop(writer);
 //! use arrow::array::AsArray;
@@ -37,12 +37,16 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aws;
 pub mod dialect;
+pub mod display;
 mod error;
 mod functions;
+pub mod lexer;
 pub mod lookup;
 pub mod report;
 pub mod saved;
+mod statistics;
 pub mod suggest;
 pub mod table;
 pub mod timespec;
@@ -50,7 +54,7 @@ pub mod timespec;
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use ctlake_log::{LakeInfo, LakeSummary, Snapshot};
@@ -66,7 +70,8 @@ use object_store::ObjectStore;
 
 pub use dialect::Translated;
 pub use error::{Error, Result};
-pub use table::{LakeTable, ScanStats};
+pub use statistics::{Execution, Hint, QueryResult, ScanStatistics};
+pub use table::LakeTable;
 
 /// The table name every lake has.
 pub const TABLE: &str = "cloudtrail";
@@ -77,9 +82,7 @@ pub struct Lake {
     info: LakeInfo,
     location: Location,
     root: Option<PathBuf>,
-    stats: Arc<ScanStats>,
     snapshot: Snapshot,
-    notices: Mutex<Vec<String>>,
     table: Arc<LakeTable>,
     url: ObjectStoreUrl,
 }
@@ -170,15 +173,12 @@ impl Lake {
         let files = snapshot.files.values().cloned().collect();
         let url = ObjectStoreUrl::parse(&url)?;
         let table = Arc::new(LakeTable::new(url.clone(), files));
-        let stats = table.stats();
         let lake = Self {
             ctx,
             info,
             location,
             root,
-            stats,
             snapshot,
-            notices: Mutex::new(Vec::new()),
             table,
             url,
         };
@@ -234,15 +234,16 @@ impl Lake {
     /// Up to `per_column` distinct keys of each map column (`requestparameters`,
     /// `useridentity.sessioncontext.attributes`, ...) among the first `rows` events that have
     /// one: what the shell completes after `element_at(requestparameters, '`. It reads through
-    /// its own table, so it leaves [`Lake::scan_stats`] alone and can run beside a query.
+    /// its own table and session, so it stays out of the user's catalog and can run beside a
+    /// query.
     pub async fn map_key_sample(
         &self,
         rows: usize,
         per_column: usize,
     ) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
         use arrow::array::AsArray;
-        // A private session over the same store: the sample's scans stay out of the lake's
-        // counters and its table name out of the user's catalog.
+        // A private session over the same store: the sample's table name stays out of the
+        // user's catalog.
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.ctx.runtime_env());
         let files = self.snapshot.files.values().cloned().collect();
         ctx.register_table("sample", Arc::new(LakeTable::new(self.url.clone(), files)))?;
@@ -301,11 +302,6 @@ impl Lake {
         &self.snapshot
     }
 
-    /// What the last scan of the table read.
-    pub fn scan_stats(&self) -> &ScanStats {
-        &self.stats
-    }
-
     /// Translates CloudTrail Lake SQL (one or more statements) for this lake, refusing
     /// anything that is not a read. See [`dialect`].
     pub fn translate(&self, sql: &str) -> Result<Translated> {
@@ -314,7 +310,6 @@ impl Lake {
 
     /// Plans one translated statement.
     pub async fn plan(&self, statement: Statement) -> Result<DataFrame> {
-        self.stats.reset();
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(statement)
@@ -330,8 +325,13 @@ impl Lake {
     }
 
     /// Plans one statement of CloudTrail Lake SQL. Notices (an event data store ID this lake
-    /// does not know, ...) are kept for [`Lake::take_notices`].
+    /// does not know, ...) are dropped: [`Lake::translate`] and [`Lake::plan`] give them.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.sql_noting(sql, &mut Vec::new()).await
+    }
+
+    /// [`Lake::sql`], adding the translation's notices to `notes`.
+    async fn sql_noting(&self, sql: &str, notes: &mut Vec<String>) -> Result<DataFrame> {
         let Translated {
             mut statements,
             notices,
@@ -344,10 +344,7 @@ impl Lake {
                 ),
             });
         }
-        self.notices
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(notices);
+        notes.extend(notices);
         self.plan(statements.remove(0)).await
     }
 
@@ -357,7 +354,8 @@ impl Lake {
         &self,
         query: &saved::SavedQuery,
         given: &std::collections::BTreeMap<String, String>,
-    ) -> Result<DataFrame> {
+    ) -> Result<Planned> {
+        let mut notices = Vec::new();
         let (mut values, sql_defaults) = saved::bind(query, given)?;
         for (name, ty, expr) in sql_defaults {
             let cast = match ty {
@@ -385,19 +383,23 @@ impl Lake {
                 .ok_or_else(|| bad("no value".into()))?;
             values.insert(name, value);
         }
-        let frame = self.sql(&query.sql).await.map_err(|e| match e {
-            Error::Syntax {
-                message,
-                line,
-                column,
-            } => Error::Syntax {
-                message: format!("{message} (in saved query {})", query.name),
-                line,
-                column,
-            },
-            other => other,
-        })?;
-        Ok(frame.with_param_values(values.into_iter().collect::<Vec<_>>())?)
+        let frame = self
+            .sql_noting(&query.sql, &mut notices)
+            .await
+            .map_err(|e| match e {
+                Error::Syntax {
+                    message,
+                    line,
+                    column,
+                } => Error::Syntax {
+                    message: format!("{message} (in saved query {})", query.name),
+                    line,
+                    column,
+                },
+                other => other,
+            })?;
+        let frame = frame.with_param_values(values.into_iter().collect::<Vec<_>>())?;
+        Ok(Planned { frame, notices })
     }
 
     /// Plans an Event history lookup (see [`lookup`]).
@@ -414,27 +416,32 @@ impl Lake {
         Ok(self.sql(sql).await?.collect().await?)
     }
 
-    /// The notices gathered since the last call.
-    pub fn take_notices(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notices.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
-    /// A one-line hint when the last query read the whole of a large lake: bounding
-    /// `eventtime` lets it open only the days in range.
-    pub fn unbounded_hint(&self, large_bytes: u64) -> Option<String> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let (scanned, total) = (
-            self.stats.files_scanned.load(Relaxed),
-            self.stats.files_total.load(Relaxed),
-        );
-        let bytes = self.stats.bytes_scanned.load(Relaxed);
-        (total > 1 && scanned >= total && bytes >= large_bytes).then(|| {
-            format!(
-                "hint: this query read all {total} files of the lake; bound eventtime \
-                 (WHERE eventtime > now() - interval '7' day) to read only the days you need"
-            )
+    /// Starts a planned query: its batches stream from the returned [`Execution`], which
+    /// then tells what the query's scans read.
+    pub async fn execute(&self, frame: DataFrame) -> Result<Execution> {
+        let task = Arc::new(frame.task_ctx());
+        let plan = frame.create_physical_plan().await?;
+        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
+        Ok(Execution {
+            plan,
+            stream,
+            files_total: self.snapshot.files.len() as u64,
         })
     }
+
+    /// Runs a planned query to its end: the rows and what reading them took.
+    pub async fn run(&self, frame: DataFrame) -> Result<QueryResult> {
+        self.execute(frame).await?.collect().await
+    }
+}
+
+/// A planned query with the notices its translation gave (an event data store ID this lake
+/// does not know, ...), to show beside its result.
+pub struct Planned {
+    /// The plan.
+    pub frame: DataFrame,
+    /// What the translation noted.
+    pub notices: Vec<String>,
 }
 
 /// A type's name as Trino (and so CloudTrail Lake) writes it: `varchar`, `timestamp(6)`,
@@ -443,7 +450,7 @@ pub fn type_name(t: &arrow::datatypes::DataType) -> String {
     functions::text::trino_type(t)
 }
 
-/// The size from which reading a whole lake earns [`Lake::unbounded_hint`]'s hint.
+/// The size from which reading a whole lake earns [`Hint::WholeLakeScan`].
 pub const LARGE_SCAN_BYTES: u64 = 1 << 30;
 
 // The README's Rust example is compiled with the doc tests, so it cannot drift from the API.

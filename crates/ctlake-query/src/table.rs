@@ -9,7 +9,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray, UInt64Array,
@@ -23,6 +22,7 @@ use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::FileSource;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -31,36 +31,20 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricBuilder;
 
-/// What scans of the table read, for `--stats` and for tests that check pruning by the files
-/// actually opened rather than by plan text.
-#[derive(Debug, Default)]
-pub struct ScanStats {
-    /// Data files in the table at the last scan.
-    pub files_total: AtomicU64,
-    /// Data files the last scan opened.
-    pub files_scanned: AtomicU64,
+/// Names of the counters each scan of the table adds to its plan's metrics: what the scan
+/// opens, known once pruning has chosen the files. [`crate::ScanStatistics`] sums them over a
+/// plan, so each query has its own figures however many queries run at once.
+pub(crate) mod metric {
+    /// Data files opened.
+    pub const FILES: &str = "ctlake_files_scanned";
     /// Their bytes.
-    pub bytes_scanned: AtomicU64,
+    pub const BYTES: &str = "ctlake_bytes_scanned";
     /// Rows in them.
-    pub rows_scanned: AtomicU64,
-    /// Partitions (region and date) the opened files belong to.
-    pub partitions_scanned: AtomicU64,
-}
-
-impl ScanStats {
-    /// Forgets earlier scans; a query's scans (several for a self-join) then add up.
-    pub fn reset(&self) {
-        for counter in [
-            &self.files_total,
-            &self.files_scanned,
-            &self.bytes_scanned,
-            &self.rows_scanned,
-            &self.partitions_scanned,
-        ] {
-            counter.store(0, Ordering::Relaxed);
-        }
-    }
+    pub const ROWS: &str = "ctlake_rows_scanned";
+    /// Partitions (region and date) they belong to.
+    pub const PARTITIONS: &str = "ctlake_partitions_scanned";
 }
 
 /// The `cloudtrail` table of one lake.
@@ -69,7 +53,6 @@ pub struct LakeTable {
     url: ObjectStoreUrl,
     files: Vec<FileEntry>,
     schema: SchemaRef,
-    stats: Arc<ScanStats>,
 }
 
 impl LakeTable {
@@ -79,13 +62,12 @@ impl LakeTable {
             url,
             files,
             schema: ctlake_schema::table_schema(),
-            stats: Arc::default(),
         }
     }
 
-    /// The counters of the last scan.
-    pub fn stats(&self) -> Arc<ScanStats> {
-        Arc::clone(&self.stats)
+    /// The data files of the table.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
     }
 
     /// The files a conjunction of `filters` can match.
@@ -198,17 +180,12 @@ impl TableProvider for LakeTable {
         let files = self.prune(state, filters);
         let partitions: std::collections::HashSet<(&str, chrono::NaiveDate)> =
             files.iter().map(|f| (f.region.as_str(), f.date)).collect();
-        let s = &self.stats;
-        s.files_total
-            .fetch_max(self.files.len() as u64, Ordering::Relaxed);
-        s.files_scanned
-            .fetch_add(files.len() as u64, Ordering::Relaxed);
-        s.bytes_scanned
-            .fetch_add(files.iter().map(|f| f.bytes).sum(), Ordering::Relaxed);
-        s.rows_scanned
-            .fetch_add(files.iter().map(|f| f.rows).sum(), Ordering::Relaxed);
-        s.partitions_scanned
-            .fetch_add(partitions.len() as u64, Ordering::Relaxed);
+        let scanned = [
+            (metric::FILES, files.len()),
+            (metric::BYTES, files.iter().map(|f| f.bytes as usize).sum()),
+            (metric::ROWS, files.iter().map(|f| f.rows as usize).sum()),
+            (metric::PARTITIONS, partitions.len()),
+        ];
 
         // Spread the files over the target partitions, largest first, by bytes.
         let groups_n = state
@@ -247,6 +224,12 @@ impl TableProvider for LakeTable {
             .with_table_partition_cols(partition_cols)
             .build();
         let mut source = ParquetSource::new(table_schema).with_enable_page_index(true);
+        // On the source's metrics, which its clones share and the scan's node reports.
+        for (name, value) in scanned {
+            MetricBuilder::new(source.metrics())
+                .global_counter(name)
+                .add(value);
+        }
         if let Some(expr) = conjunction(filters.to_vec()) {
             let df = DFSchema::try_from(Arc::clone(&self.schema))?;
             if let Ok(predicate) = state.create_physical_expr(expr, &df) {

@@ -12,6 +12,8 @@ use rustyline::hint::{Hinter, HistoryHinter};
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Helper};
 
+use ctlake_query::lexer::{self, Kind};
+
 use super::meta::COMMANDS;
 
 /// What completion draws on, filled when the shell starts (map keys arrive later).
@@ -144,61 +146,31 @@ enum Lexical {
     Comment,
 }
 
-/// Scans `text` and says where its end is; also whether a `;` ended a statement at the end.
+/// Says where the end of `text` is (see [`ctlake_query::lexer`]); also whether a `;` ended a
+/// statement there (only whitespace and comments after it).
 fn scan(text: &str) -> (Lexical, bool) {
-    let bytes = text.as_bytes();
-    let mut state = Lexical::Code;
-    let mut block_comment = false;
-    let mut ended = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        match state {
-            Lexical::Code => {
-                if c == b'\'' {
-                    state = Lexical::String { start: i + 1 };
-                } else if c == b'"' || c == b'`' {
-                    state = Lexical::Quoted;
-                } else if c == b'-' && bytes.get(i + 1) == Some(&b'-') {
-                    state = Lexical::Comment;
-                    block_comment = false;
-                } else if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                    state = Lexical::Comment;
-                    block_comment = true;
-                    i += 1;
-                } else if c == b';' {
-                    ended = true;
-                } else if !c.is_ascii_whitespace() {
-                    ended = false;
-                }
+    let spans = lexer::spans(text);
+    let state = match spans.last() {
+        Some(s) if s.kind == Kind::LineComment => Lexical::Comment,
+        Some(s) if !s.closed => match s.kind {
+            Kind::String => Lexical::String { start: s.start + 1 },
+            Kind::Quoted => Lexical::Quoted,
+            _ => Lexical::Comment,
+        },
+        _ => Lexical::Code,
+    };
+    let ended = spans
+        .iter()
+        .rev()
+        .filter(|s| !matches!(s.kind, Kind::LineComment | Kind::BlockComment))
+        .find_map(|s| match s.kind {
+            Kind::Code => {
+                let code = text[s.start..s.end].trim_end();
+                (!code.is_empty()).then(|| code.ends_with(';'))
             }
-            Lexical::String { .. } => {
-                if c == b'\'' {
-                    if bytes.get(i + 1) == Some(&b'\'') {
-                        i += 1;
-                    } else {
-                        state = Lexical::Code;
-                        ended = false;
-                    }
-                }
-            }
-            Lexical::Quoted => {
-                if c == b'"' || c == b'`' {
-                    state = Lexical::Code;
-                    ended = false;
-                }
-            }
-            Lexical::Comment => {
-                if block_comment && c == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                    state = Lexical::Code;
-                    i += 1;
-                } else if !block_comment && c == b'\n' {
-                    state = Lexical::Code;
-                }
-            }
-        }
-        i += 1;
-    }
+            _ => Some(false),
+        })
+        .unwrap_or(false);
     (state, ended)
 }
 
@@ -458,75 +430,64 @@ impl Highlighter for ShellHelper {
     }
 }
 
+const KEYWORD: &str = "\x1b[1;34m";
+const STRING: &str = "\x1b[32m";
+const NUMBER: &str = "\x1b[33m";
+const COMMENT: &str = "\x1b[2m";
+const RESET: &str = "\x1b[0m";
+
+fn paint(out: &mut String, color: &str, text: &str) {
+    out.push_str(color);
+    out.push_str(text);
+    out.push_str(RESET);
+}
+
 /// SQL with keywords, strings, numbers and comments in ANSI colours. The visible text is
 /// unchanged, so the cursor stays where the editor thinks it is.
 fn colorize(line: &str) -> String {
-    const KEYWORD: &str = "\x1b[1;34m";
-    const STRING: &str = "\x1b[32m";
-    const NUMBER: &str = "\x1b[33m";
-    const COMMENT: &str = "\x1b[2m";
-    const RESET: &str = "\x1b[0m";
     let mut out = String::with_capacity(line.len() * 2);
-    let chars: Vec<(usize, char)> = line.char_indices().collect();
-    let end_of = |k: usize| chars.get(k).map_or(line.len(), |c| c.0);
+    for span in lexer::spans(line) {
+        let text = &line[span.start..span.end];
+        match span.kind {
+            Kind::String => paint(&mut out, STRING, text),
+            Kind::LineComment | Kind::BlockComment => paint(&mut out, COMMENT, text),
+            Kind::Quoted => out.push_str(text),
+            Kind::Code => colorize_code(&mut out, text),
+        }
+    }
+    out
+}
+
+/// The keywords and numbers of a code span, coloured.
+fn colorize_code(out: &mut String, code: &str) {
+    let chars: Vec<(usize, char)> = code.char_indices().collect();
+    let end_of = |k: usize| chars.get(k).map_or(code.len(), |c| c.0);
+    let run = |from: usize, part: fn(char) -> bool| {
+        (from..chars.len())
+            .find(|&j| !part(chars[j].1))
+            .unwrap_or(chars.len())
+    };
     let mut k = 0;
     while k < chars.len() {
         let (i, c) = chars[k];
-        if c == '\'' {
-            let mut j = k + 1;
-            while j < chars.len() {
-                if chars[j].1 == '\'' {
-                    if chars.get(j + 1).is_some_and(|n| n.1 == '\'') {
-                        j += 2;
-                        continue;
-                    }
-                    break;
-                }
-                j += 1;
-            }
-            let stop = end_of((j + 1).min(chars.len()));
-            out.push_str(STRING);
-            out.push_str(&line[i..stop]);
-            out.push_str(RESET);
-            k = j + 1;
-        } else if c == '-' && chars.get(k + 1).is_some_and(|n| n.1 == '-') {
-            let mut j = k;
-            while j < chars.len() && chars[j].1 != '\n' {
-                j += 1;
-            }
-            out.push_str(COMMENT);
-            out.push_str(&line[i..end_of(j)]);
-            out.push_str(RESET);
-            k = j;
-        } else if c.is_alphabetic() || c == '_' {
-            let mut j = k;
-            while j < chars.len() && (chars[j].1.is_alphanumeric() || chars[j].1 == '_') {
-                j += 1;
-            }
-            let word = &line[i..end_of(j)];
+        if c.is_alphabetic() || c == '_' {
+            let j = run(k, |c| c.is_alphanumeric() || c == '_');
+            let word = &code[i..end_of(j)];
             if is_keyword(word) {
-                out.push_str(KEYWORD);
-                out.push_str(word);
-                out.push_str(RESET);
+                paint(out, KEYWORD, word);
             } else {
                 out.push_str(word);
             }
             k = j;
         } else if c.is_ascii_digit() {
-            let mut j = k;
-            while j < chars.len() && (chars[j].1.is_ascii_digit() || chars[j].1 == '.') {
-                j += 1;
-            }
-            out.push_str(NUMBER);
-            out.push_str(&line[i..end_of(j)]);
-            out.push_str(RESET);
+            let j = run(k, |c| c.is_ascii_digit() || c == '.');
+            paint(out, NUMBER, &code[i..end_of(j)]);
             k = j;
         } else {
             out.push(c);
             k += 1;
         }
     }
-    out
 }
 
 impl Validator for ShellHelper {

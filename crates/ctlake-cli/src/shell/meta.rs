@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use anyhow::Context;
 use ctlake_query::saved;
@@ -11,7 +12,7 @@ use ctlake_query::saved;
 use super::Shell;
 use super::render::Expanded;
 use crate::format::{bytes, count};
-use crate::query::Format;
+use crate::output::Format;
 
 /// A backslash command: its name, its arguments and one line of help.
 pub struct Command {
@@ -53,71 +54,89 @@ pub enum Next {
     Include(String),
 }
 
-fn toggle(current: bool, arg: &str) -> anyhow::Result<bool> {
+/// A backslash command with its arguments checked: parsing refuses what running could not
+/// do, and [`Shell::meta`] matches every variant, so a command cannot parse and then find no
+/// code to run it.
+#[derive(Debug, PartialEq)]
+pub enum Meta {
+    Help,
+    Quit,
+    History,
+    /// `\d [TABLE]`.
+    Describe(Option<String>),
+    Partitions,
+    /// `\timing [on|off]`; `None` toggles.
+    Timing(Option<bool>),
+    /// `\x [on|off|auto]`; `None` toggles between on and off.
+    Expanded(Option<Expanded>),
+    Format(Format),
+    /// `\o [FILE]`; `None`: back to the screen.
+    Output(Option<PathBuf>),
+    Include(PathBuf),
+    /// `\saved [NAME]`.
+    Saved(Option<String>),
+    Run {
+        name: String,
+        params: BTreeMap<String, String>,
+    },
+    /// `\set [NAME [VALUE]]`; `None` lists the values.
+    Set(Option<(String, String)>),
+    Unset(String),
+    /// `\from [TIME]`, kept as written: `-7d` keeps meaning the last week at each query.
+    From(Option<String>),
+    /// `\to [TIME]`.
+    To(Option<String>),
+    /// `\pager [on|off]`; `None` toggles.
+    Pager(Option<bool>),
+    Reload,
+}
+
+/// `on`/`off` and their spellings; empty: toggle.
+fn switch(arg: &str) -> anyhow::Result<Option<bool>> {
     match arg {
-        "" => Ok(!current),
-        "on" | "true" | "1" => Ok(true),
-        "off" | "false" | "0" => Ok(false),
+        "" => Ok(None),
+        "on" | "true" | "1" => Ok(Some(true)),
+        "off" | "false" | "0" => Ok(Some(false)),
         other => anyhow::bail!("expected on or off, not {other}"),
     }
 }
 
-impl Shell {
-    /// Runs one backslash command line.
-    pub(super) fn meta(&mut self, line: &str) -> anyhow::Result<Next> {
+fn toggle(current: bool, given: Option<bool>) -> bool {
+    given.unwrap_or(!current)
+}
+
+/// A `\from`/`\to` argument: checked now, evaluated at each query.
+fn window_bound(arg: &str) -> anyhow::Result<Option<String>> {
+    if arg.is_empty() {
+        return Ok(None);
+    }
+    ctlake_query::timespec::parse(arg)?;
+    Ok(Some(arg.to_string()))
+}
+
+impl FromStr for Meta {
+    type Err = anyhow::Error;
+
+    fn from_str(line: &str) -> anyhow::Result<Self> {
         let line = line.trim().trim_end_matches(';').trim_end();
         let (name, arg) = line
             .split_once(char::is_whitespace)
             .map_or((line, ""), |(n, a)| (n, a.trim()));
-        let known = COMMANDS.iter().any(|c| c.name == name);
-        if !known {
-            let names = COMMANDS.iter().map(|c| c.name);
-            let hint = ctlake_query::suggest::nearest(name, names)
-                .map(|n| format!(" (did you mean {n}?)"))
-                .unwrap_or_default();
-            anyhow::bail!("unknown command {name}{hint}; \\? lists them");
-        }
-        match name {
-            "\\?" => {
-                let width = COMMANDS
-                    .iter()
-                    .map(|c| c.name.len() + c.args.len() + 1)
-                    .max()
-                    .unwrap_or(0);
-                let mut text = String::new();
-                for c in COMMANDS {
-                    let usage = format!("{} {}", c.name, c.args);
-                    writeln!(text, "  {usage:width$}  {}", c.help)?;
-                }
-                writeln!(
-                    text,
-                    "SQL ends with ; and may span lines. Tab completes; Ctrl-R searches history; Ctrl-C cancels a running query."
-                )?;
-                self.print(&text);
-            }
-            "\\q" => return Ok(Next::Quit),
-            "\\history" => return Ok(Next::History),
-            "\\d" => self.describe(arg)?,
-            "\\l" => self.partitions(),
-            "\\timing" => {
-                self.settings.timing = toggle(self.settings.timing, arg)?;
-                let state = if self.settings.timing { "on" } else { "off" };
-                self.print(&format!("Timing is {state}."));
-            }
-            "\\x" => {
-                self.settings.expanded = match (arg, self.settings.expanded) {
-                    ("", Expanded::Off) | ("on", _) => Expanded::On,
-                    ("", _) | ("off", _) => Expanded::Off,
-                    ("auto", _) => Expanded::Auto,
-                    (other, _) => anyhow::bail!("\\x takes on, off or auto, not {other}"),
-                };
-                let state = match self.settings.expanded {
-                    Expanded::On => "on",
-                    Expanded::Off => "off",
-                    Expanded::Auto => "auto",
-                };
-                self.print(&format!("Expanded display is {state}."));
-            }
+        let optional = |a: &str| (!a.is_empty()).then(|| a.to_string());
+        Ok(match name {
+            "\\?" => Self::Help,
+            "\\q" => Self::Quit,
+            "\\history" => Self::History,
+            "\\d" => Self::Describe(optional(arg.trim_matches('"'))),
+            "\\l" => Self::Partitions,
+            "\\timing" => Self::Timing(switch(arg)?),
+            "\\x" => Self::Expanded(match arg {
+                "" => None,
+                "on" => Some(Expanded::On),
+                "off" => Some(Expanded::Off),
+                "auto" => Some(Expanded::Auto),
+                other => anyhow::bail!("\\x takes on, off or auto, not {other}"),
+            }),
             "\\format" => {
                 use clap::ValueEnum;
                 let format = Format::from_str(arg, true).map_err(|_| {
@@ -129,100 +148,165 @@ impl Shell {
                     format != Format::Parquet,
                     "parquet is binary; use `ctlake query --format parquet -o FILE`"
                 );
-                self.settings.format = format;
-                self.print(&format!("Output format is {arg}."));
+                Self::Format(format)
             }
-            "\\o" => {
-                if arg.is_empty() {
-                    self.settings.output = None;
-                    self.print("Results go to the screen.");
-                } else {
-                    let path = PathBuf::from(arg);
-                    std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
-                    self.print(&format!("Results go to {}.", path.display()));
-                    self.settings.output = Some(path);
-                }
-            }
+            "\\o" => Self::Output(optional(arg).map(PathBuf::from)),
             "\\i" => {
                 anyhow::ensure!(!arg.is_empty(), "\\i needs a file");
-                let text =
-                    std::fs::read_to_string(arg).with_context(|| format!("reading {arg}"))?;
-                return Ok(Next::Include(text));
+                Self::Include(PathBuf::from(arg))
             }
-            "\\saved" => self.saved(arg)?,
+            "\\saved" => Self::Saved(optional(arg)),
             "\\run" => {
                 let mut words = arg.split_whitespace();
                 let name = words.next().context("\\run needs a saved query's name")?;
-                let mut given = BTreeMap::new();
+                let mut params = BTreeMap::new();
                 for w in words {
                     let (k, v) = w
                         .split_once('=')
                         .with_context(|| format!("{w}: expected NAME=VALUE"))?;
-                    given.insert(k.trim_start_matches('$').to_string(), v.to_string());
+                    params.insert(k.trim_start_matches('$').to_string(), v.to_string());
                 }
-                self.run_saved(name, given);
+                Self::Run {
+                    name: name.to_string(),
+                    params,
+                }
             }
+            "\\set" if arg.is_empty() => Self::Set(None),
             "\\set" => {
-                if arg.is_empty() {
-                    let mut text = String::new();
-                    for (k, v) in &self.settings.params {
-                        writeln!(text, "${k} = {v}")?;
-                    }
-                    if text.is_empty() {
-                        text = "No values set; \\set NAME VALUE sets $NAME.".into();
-                    }
-                    self.print(text.trim_end());
-                } else {
-                    let (k, v) = arg
-                        .split_once(char::is_whitespace)
-                        .map_or((arg, ""), |(k, v)| (k, v.trim()));
-                    let k = k.trim_start_matches('$');
-                    anyhow::ensure!(
-                        !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'),
-                        "\\set NAME VALUE: {k:?} is not a name"
-                    );
-                    let v = v.trim_matches('\'').to_string();
-                    self.print(&format!("${k} = {v}"));
-                    self.settings.params.insert(k.to_string(), v);
-                }
+                let (k, v) = arg
+                    .split_once(char::is_whitespace)
+                    .map_or((arg, ""), |(k, v)| (k, v.trim()));
+                let k = k.trim_start_matches('$');
+                anyhow::ensure!(
+                    !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'),
+                    "\\set NAME VALUE: {k:?} is not a name"
+                );
+                Self::Set(Some((k.to_string(), v.trim_matches('\'').to_string())))
             }
-            "\\unset" => {
-                let k = arg.trim_start_matches('$');
-                anyhow::ensure!(self.settings.params.remove(k).is_some(), "${k} is not set");
+            "\\unset" => Self::Unset(arg.trim_start_matches('$').to_string()),
+            "\\from" => Self::From(window_bound(arg)?),
+            "\\to" => Self::To(window_bound(arg)?),
+            "\\pager" => Self::Pager(switch(arg)?),
+            "\\reload" => Self::Reload,
+            _ => {
+                let names = COMMANDS.iter().map(|c| c.name);
+                let hint = ctlake_query::suggest::nearest(name, names)
+                    .map(|n| format!(" (did you mean {n}?)"))
+                    .unwrap_or_default();
+                anyhow::bail!("unknown command {name}{hint}; \\? lists them");
             }
-            "\\from" | "\\to" => {
-                let value = if arg.is_empty() {
-                    None
-                } else {
-                    // Checked now, evaluated at each query: `-7d` keeps meaning the last week.
-                    ctlake_query::timespec::parse(arg)?;
-                    Some(arg.to_string())
+        })
+    }
+}
+
+/// `\?`: every command with its arguments and help.
+fn help() -> String {
+    let width = COMMANDS
+        .iter()
+        .map(|c| c.name.len() + c.args.len() + 1)
+        .max()
+        .unwrap_or(0);
+    let mut text = String::new();
+    for c in COMMANDS {
+        let usage = format!("{} {}", c.name, c.args);
+        let _ = writeln!(text, "  {usage:width$}  {}", c.help);
+    }
+    text.push_str(
+        "SQL ends with ; and may span lines. Tab completes; Ctrl-R searches history; Ctrl-C cancels a running query.",
+    );
+    text
+}
+
+impl Shell {
+    /// Runs one backslash command line.
+    pub(super) fn meta(&mut self, line: &str) -> anyhow::Result<Next> {
+        match line.parse::<Meta>()? {
+            Meta::Help => self.print(&help()),
+            Meta::Quit => return Ok(Next::Quit),
+            Meta::History => return Ok(Next::History),
+            Meta::Describe(table) => self.describe(table.as_deref().unwrap_or(""))?,
+            Meta::Partitions => self.partitions(),
+            Meta::Timing(on) => {
+                self.settings.timing = toggle(self.settings.timing, on);
+                let state = if self.settings.timing { "on" } else { "off" };
+                self.print(&format!("Timing is {state}."));
+            }
+            Meta::Expanded(given) => {
+                self.settings.expanded = given.unwrap_or(match self.settings.expanded {
+                    Expanded::Off => Expanded::On,
+                    _ => Expanded::Off,
+                });
+                let state = match self.settings.expanded {
+                    Expanded::On => "on",
+                    Expanded::Off => "off",
+                    Expanded::Auto => "auto",
                 };
-                if name == "\\from" {
-                    self.settings.from = value;
-                } else {
-                    self.settings.to = value;
+                self.print(&format!("Expanded display is {state}."));
+            }
+            Meta::Format(format) => {
+                self.settings.format = format;
+                let name = clap::ValueEnum::to_possible_value(&format)
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default();
+                self.print(&format!("Output format is {name}."));
+            }
+            Meta::Output(None) => {
+                self.settings.output = None;
+                self.print("Results go to the screen.");
+            }
+            Meta::Output(Some(path)) => {
+                std::fs::File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                self.print(&format!("Results go to {}.", path.display()));
+                self.settings.output = Some(path);
+            }
+            Meta::Include(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                return Ok(Next::Include(text));
+            }
+            Meta::Saved(name) => self.saved(name.as_deref().unwrap_or(""))?,
+            Meta::Run { name, params } => self.run_saved(&name, params),
+            Meta::Set(None) => {
+                let mut text = String::new();
+                for (k, v) in &self.settings.params {
+                    writeln!(text, "${k} = {v}")?;
                 }
+                if text.is_empty() {
+                    text = "No values set; \\set NAME VALUE sets $NAME.".into();
+                }
+                self.print(text.trim_end());
+            }
+            Meta::Set(Some((k, v))) => {
+                self.print(&format!("${k} = {v}"));
+                self.settings.params.insert(k, v);
+            }
+            Meta::Unset(k) => {
+                anyhow::ensure!(self.settings.params.remove(&k).is_some(), "${k} is not set");
+            }
+            Meta::From(bound) => {
+                self.settings.from = bound;
                 self.print(&self.window_text());
             }
-            "\\pager" => {
-                self.settings.pager = toggle(self.settings.pager, arg)?;
+            Meta::To(bound) => {
+                self.settings.to = bound;
+                self.print(&self.window_text());
+            }
+            Meta::Pager(on) => {
+                self.settings.pager = toggle(self.settings.pager, on);
                 let state = if self.settings.pager { "on" } else { "off" };
                 self.print(&format!("Pager is {state}."));
             }
-            "\\reload" => {
+            Meta::Reload => {
                 self.reload()?;
                 self.print(&self.summary());
             }
-            _ => unreachable!("every command in COMMANDS is handled"),
         }
         Ok(Next::Continue)
     }
 
     /// `\d` and `\d TABLE`.
     fn describe(&self, table: &str) -> anyhow::Result<()> {
-        let table = table.trim_matches('"');
         if table.is_empty() {
             let files = self.lake.snapshot().files.len();
             let events: u64 = self.lake.snapshot().files.values().map(|f| f.rows).sum();
@@ -348,5 +432,78 @@ impl Shell {
         )?;
         self.print(&text);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sample argument for each command that takes one.
+    fn sample(name: &str) -> &'static str {
+        match name {
+            "\\format" => "csv",
+            "\\i" => "queries.sql",
+            "\\run" => "root-account-use",
+            "\\unset" => "ip",
+            _ => "",
+        }
+    }
+
+    #[test]
+    fn every_listed_command_parses() {
+        for c in COMMANDS {
+            let line = format!("{} {}", c.name, sample(c.name));
+            assert!(line.parse::<Meta>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_when_parsed() {
+        assert_eq!("\\timing".parse::<Meta>().unwrap(), Meta::Timing(None));
+        assert_eq!(
+            "\\timing off;".parse::<Meta>().unwrap(),
+            Meta::Timing(Some(false))
+        );
+        assert_eq!(
+            "\\x auto".parse::<Meta>().unwrap(),
+            Meta::Expanded(Some(Expanded::Auto))
+        );
+        assert_eq!(
+            "\\run cloudtrail-changes $ip=10.0.0.1 limit=5"
+                .parse::<Meta>()
+                .unwrap(),
+            Meta::Run {
+                name: "cloudtrail-changes".into(),
+                params: BTreeMap::from([
+                    ("ip".to_string(), "10.0.0.1".to_string()),
+                    ("limit".to_string(), "5".to_string())
+                ]),
+            }
+        );
+        assert_eq!(
+            "\\set $user 'alice'".parse::<Meta>().unwrap(),
+            Meta::Set(Some(("user".into(), "alice".into())))
+        );
+        assert_eq!(
+            "\\from -7d".parse::<Meta>().unwrap(),
+            Meta::From(Some("-7d".into()))
+        );
+        assert_eq!("\\to".parse::<Meta>().unwrap(), Meta::To(None));
+        for bad in [
+            "\\timing maybe",
+            "\\x sideways",
+            "\\format parquet",
+            "\\format xml",
+            "\\i",
+            "\\run",
+            "\\run q novalue",
+            "\\set 1-2 x",
+            "\\from last tuesday",
+        ] {
+            assert!(bad.parse::<Meta>().is_err(), "{bad} parsed");
+        }
+        let e = "\\timimg".parse::<Meta>().unwrap_err().to_string();
+        assert!(e.contains("did you mean \\timing?"), "{e}");
     }
 }

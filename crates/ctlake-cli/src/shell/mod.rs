@@ -19,16 +19,17 @@ use std::time::Instant;
 use anyhow::Context as _;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use ctlake_query::{Error, Lake, saved};
+use ctlake_query::{Error, Lake, ScanStatistics, saved};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::DataFrame;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
 
+use crate::Global;
 use crate::format::{bytes, count};
-use crate::query::{self, Format};
+use crate::output::{self, Format, print_query_error};
 use helper::{ShellHelper, Vocabulary};
 use meta::Next;
 use render::Expanded;
@@ -80,6 +81,8 @@ pub struct Shell {
     runtime: tokio::runtime::Runtime,
     lake: Arc<Lake>,
     lake_dir: PathBuf,
+    /// The query options the shell opens (and reopens) its lake with.
+    global: Global,
     library: saved::Library,
     settings: Settings,
     map_keys: Arc<RwLock<BTreeMap<String, Vec<String>>>>,
@@ -104,17 +107,22 @@ pub fn history_path(given: Option<PathBuf>) -> Option<PathBuf> {
 
 /// Opens the shell on the lake at `lake_dir` (ingesting `sources` into it first) and runs it
 /// until `\q` or Ctrl-D.
-pub fn run(lake_dir: &Path, sources: &[String], history: Option<PathBuf>) -> anyhow::Result<u8> {
+pub fn run(
+    lake_dir: &Path,
+    sources: &[String],
+    history: Option<PathBuf>,
+    global: &Global,
+) -> anyhow::Result<u8> {
     if !sources.is_empty() {
         let fresh = !lake_dir.join(ctlake_schema::layout::LAKE_FILE).exists();
         // Re-reading a source already in the lake only skips its files: say nothing then.
-        let code = crate::ingest(sources, lake_dir, &Default::default(), !fresh)?;
+        let code = crate::commands::ingest::ingest(sources, lake_dir, &Default::default(), !fresh)?;
         if code != 0 {
             eprintln!("warning: some input was not ingested (see above); opening the lake anyway");
         }
     }
-    let runtime = query::runtime()?;
-    let lake = match runtime.block_on(query::open(lake_dir)) {
+    let runtime = global.runtime()?;
+    let lake = match runtime.block_on(global.open(lake_dir)) {
         Ok(lake) => lake,
         Err(e) => {
             eprintln!("error: {e}");
@@ -132,6 +140,7 @@ pub fn run(lake_dir: &Path, sources: &[String], history: Option<PathBuf>) -> any
         runtime,
         lake: Arc::new(lake),
         lake_dir: lake_dir.to_path_buf(),
+        global: global.clone(),
         library,
         settings: Settings {
             timing: false,
@@ -355,7 +364,7 @@ impl Shell {
     }
 
     fn reload(&mut self) -> anyhow::Result<()> {
-        let lake = self.runtime.block_on(query::open(&self.lake_dir))?;
+        let lake = self.runtime.block_on(self.global.open(&self.lake_dir))?;
         self.lake = Arc::new(lake);
         self.library = saved::Library::standard(self.lake.root())?;
         self.window_applied = false;
@@ -378,13 +387,13 @@ impl Shell {
     /// Runs SQL text: every statement in it, each result shown before the next runs.
     fn sql(&mut self, sql: &str) {
         if let Err(e) = self.apply_window() {
-            query::report(&e, "");
+            print_query_error(&e, "");
             return;
         }
         let translated = match self.lake.translate(sql) {
             Ok(t) => t,
             Err(e) => {
-                query::report(&e, sql);
+                print_query_error(&e, sql);
                 return;
             }
         };
@@ -404,7 +413,7 @@ impl Shell {
                     }
                 }
                 Err(e) => {
-                    query::report(&e, sql);
+                    print_query_error(&e, sql);
                     return;
                 }
             }
@@ -437,13 +446,13 @@ impl Shell {
     /// `\run NAME k=v ...`: `\set` values, then the window, then the given ones.
     fn run_saved(&mut self, name: &str, given: BTreeMap<String, String>) {
         if let Err(e) = self.apply_window() {
-            query::report(&e, "");
+            print_query_error(&e, "");
             return;
         }
         let query = match self.library.get(name) {
             Ok(q) => q.clone(),
             Err(e) => {
-                query::report(&e, "");
+                print_query_error(&e, "");
                 return;
             }
         };
@@ -463,11 +472,14 @@ impl Shell {
         params.retain(|k, _| query.params.iter().any(|p| &p.name == k) || k == "start");
         let started = Instant::now();
         match self.runtime.block_on(self.lake.saved(&query, &params)) {
-            Ok(frame) => {
-                self.execute(frame, &query.sql, started);
+            Ok(planned) => {
+                for notice in &planned.notices {
+                    eprintln!("{notice}");
+                }
+                self.execute(planned.frame, &query.sql, started);
             }
             Err(e) => {
-                query::report(&e, &query.sql);
+                print_query_error(&e, &query.sql);
             }
         }
     }
@@ -481,7 +493,7 @@ impl Shell {
         // Each query runs on a runtime of its own: a cancelled query's operators only stop
         // at their next yield, and dropping its runtime lets the next query start at once on
         // fresh threads instead of queueing behind them.
-        let runtime = match query::runtime() {
+        let runtime = match self.global.runtime() {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -522,7 +534,7 @@ impl Shell {
             }
             Some(Ok(Err(e))) => {
                 match e.downcast::<Error>() {
-                    Ok(e) => query::report(&e, sql),
+                    Ok(e) => print_query_error(&e, sql),
                     Err(e) => {
                         eprintln!("error: {e:#}");
                         1
@@ -530,11 +542,22 @@ impl Shell {
                 };
                 return false;
             }
-            Some(Ok(Ok(outcome))) => outcome,
+            Some(Ok(Ok(done))) => done,
         };
-        let elapsed = started.elapsed();
+        let (outcome, s) = outcome;
+        let text = self.show(outcome, &s, started.elapsed());
+        self.print(&text);
+        if let Some(hint) = s.hint(ctlake_query::LARGE_SCAN_BYTES) {
+            eprintln!("{hint} (or \\from -7d)");
+        }
+        true
+    }
+
+    /// What the screen shows for a finished query: its rows, or where they went, and with
+    /// `\timing` what it read.
+    fn show(&self, outcome: Outcome, s: &ScanStatistics, elapsed: std::time::Duration) -> String {
         let (width, _) = terminal();
-        let (mut text, rows) = match outcome {
+        let mut text = match outcome {
             Outcome::Rows {
                 schema,
                 batches,
@@ -556,43 +579,31 @@ impl Shell {
                 } else {
                     format!("({} rows)", count(rows))
                 };
-                (format!("{body}\n{footer}"), rows)
+                format!("{body}\n{footer}")
             }
-            Outcome::Text { text, rows } => {
-                (String::from_utf8_lossy(&text).trim_end().to_string(), rows)
-            }
-            Outcome::File { rows } => (
-                format!(
-                    "({} rows written to {})",
-                    count(rows),
-                    self.settings
-                        .output
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
-                ),
-                rows,
+            Outcome::Text { text } => String::from_utf8_lossy(&text).trim_end().to_string(),
+            Outcome::File { rows } => format!(
+                "({} rows written to {})",
+                count(rows),
+                self.settings
+                    .output
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             ),
         };
-        let _ = rows;
         if self.settings.timing {
-            use std::sync::atomic::Ordering::Relaxed;
-            let s = self.lake.scan_stats();
             text.push_str(&format!(
                 "\nTime: {:.3} s; scanned {} of {} files in {} partitions, {}, {} events",
                 elapsed.as_secs_f64(),
-                count(s.files_scanned.load(Relaxed)),
-                count(s.files_total.load(Relaxed)),
-                count(s.partitions_scanned.load(Relaxed)),
-                bytes(s.bytes_scanned.load(Relaxed)),
-                count(s.rows_scanned.load(Relaxed))
+                count(s.files_scanned),
+                count(s.files_total),
+                count(s.partitions_scanned),
+                bytes(s.bytes_scanned),
+                count(s.rows_scanned)
             ));
         }
-        self.print(&text);
-        if let Some(hint) = self.lake.unbounded_hint(ctlake_query::LARGE_SCAN_BYTES) {
-            eprintln!("{hint} (or \\from -7d)");
-        }
-        true
+        text
     }
 
     /// Prints text, through the pager when it is taller than the terminal.
@@ -617,19 +628,20 @@ enum Outcome {
         rows: u64,
     },
     /// Formatted output for the screen.
-    Text { text: Vec<u8>, rows: u64 },
+    Text { text: Vec<u8> },
     /// Written to the `\o` file.
     File { rows: u64 },
 }
 
-/// Runs a query to its end (this is the part Ctrl-C aborts).
+/// Runs a query to its end (this is the part Ctrl-C aborts); returns what it produced and
+/// what it read.
 async fn collect(
     lake: &Lake,
     frame: DataFrame,
     format: Format,
     output: Option<&Path>,
     started: Instant,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<(Outcome, ScanStatistics)> {
     if let Some(path) = output {
         let file = std::fs::OpenOptions::new()
             .append(true)
@@ -637,20 +649,21 @@ async fn collect(
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let mut w = io::BufWriter::new(file);
-        let rows = query::write(lake, frame, format, &mut w, started).await?;
+        let written = output::write(lake, frame, format, &mut w, started).await?;
         w.flush()?;
-        return Ok(Outcome::File { rows });
+        let rows = written.rows;
+        return Ok((Outcome::File { rows }, written.statistics));
     }
     if format != Format::Table {
         let mut text = Vec::new();
-        let rows = query::write(lake, frame, format, &mut text, started).await?;
-        return Ok(Outcome::Text { text, rows });
+        let written = output::write(lake, frame, format, &mut text, started).await?;
+        return Ok((Outcome::Text { text }, written.statistics));
     }
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    let mut stream = frame.execute_stream().await.map_err(Error::from)?;
+    let mut stream = lake.execute(frame).await?;
     let (mut batches, mut rows, mut shown) = (Vec::new(), 0u64, 0usize);
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(Error::from)?;
+        let batch = batch?;
         rows += batch.num_rows() as u64;
         let room = MAX_SHOWN - shown;
         if room > 0 {
@@ -659,11 +672,12 @@ async fn collect(
             batches.push(keep);
         }
     }
-    Ok(Outcome::Rows {
+    let outcome = Outcome::Rows {
         schema,
         batches,
         rows,
-    })
+    };
+    Ok((outcome, stream.statistics()))
 }
 
 /// The terminal's width and height, or 120 x 40 when there is none.

@@ -19,14 +19,17 @@ pub enum Expanded {
 /// Values as display strings (`NULL` for null), row by row.
 pub fn cells(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>>> {
     Ok(
-        crate::query::string_rows(batches, &crate::query::display_options(false))?
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .map(|v| v.unwrap_or_else(|| "NULL".into()).replace('\n', " "))
-                    .collect()
-            })
-            .collect(),
+        ctlake_query::display::string_rows(
+            batches,
+            &ctlake_query::display::display_options(false),
+        )?
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|v| v.unwrap_or_else(|| "NULL".into()).replace('\n', " "))
+                .collect()
+        })
+        .collect(),
     )
 }
 

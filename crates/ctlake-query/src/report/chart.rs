@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use arrow::datatypes::DataType;
 
+use super::markup::escape;
 use super::{Chart, Section};
-use crate::report::html::escape;
 
 const PALETTE: [&str; 9] = [
     "#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5",

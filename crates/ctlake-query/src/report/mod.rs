@@ -18,6 +18,7 @@
 mod chart;
 mod html;
 mod markdown;
+mod markup;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -214,7 +215,7 @@ pub async fn run(
                 params.entry(name.to_string()).or_insert_with(|| window(t));
             }
         }
-        let frame = lake.saved(&query, &params).await?;
+        let frame = lake.saved(&query, &params).await?.frame;
         let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
         let rows = text_rows(&batches)?;

@@ -1,0 +1,119 @@
+//! `ctlake ingest`: CloudTrail files into the lake, with a progress display and a summary.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ctlake_ingest::{IngestOptions, LakeWriter, Progress};
+
+use crate::args::LakeArg;
+use crate::{EXIT_PARTIAL, Global, format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, folders (walked recursively), glob patterns, and `s3://bucket/prefix` (listed
+    /// incrementally; globs work on keys).
+    #[arg(required = true, value_name = "SRC")]
+    sources: Vec<String>,
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Store events whose eventID their partition already holds.
+    #[arg(long)]
+    keep_duplicates: bool,
+    /// No progress and no summary.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Decoder threads (0: one per core).
+    #[arg(long, default_value_t = IngestOptions::default().threads)]
+    threads: usize,
+    /// Reads in flight ahead of the decoders: more keep a slow disk or S3 busy
+    /// [default: 8, or 48 when a source is on S3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    io_threads: Option<u64>,
+    /// Day folders of each S3 region prefix listed again before the last one ingested, so
+    /// late deliveries are found (1: that day only).
+    #[arg(long, default_value_t = IngestOptions::default().lookback_days, value_name = "DAYS")]
+    lookback: u32,
+    /// Megabytes of decoded rows buffered before writing (at least 16).
+    #[arg(
+        long,
+        default_value_t = (IngestOptions::default().memory_budget >> 20) as u64,
+        value_name = "MB",
+        value_parser = clap::value_parser!(u64).range(16..)
+    )]
+    memory_budget: u64,
+    /// Source files per commit: a crash loses at most this many files' work.
+    #[arg(
+        long,
+        default_value_t = IngestOptions::default().batch_files as u64,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    batch_files: u64,
+    /// Do not compact the partitions this run touched, however many small files they hold.
+    #[arg(long)]
+    no_compact: bool,
+}
+
+impl Args {
+    pub fn run(self, _: &Global) -> anyhow::Result<u8> {
+        let opts = IngestOptions {
+            keep_duplicates: self.keep_duplicates,
+            threads: self.threads,
+            io_threads: self.io_threads.map_or(0, |n| n as usize),
+            lookback_days: self.lookback,
+            memory_budget: (self.memory_budget as usize) << 20,
+            batch_files: self.batch_files as usize,
+            compact: !self.no_compact,
+            ..Default::default()
+        };
+        ingest(&self.sources, &self.lake.lake, &opts, self.quiet)
+    }
+}
+
+/// Ingests `sources` into the lake at `lake_dir` (created if need be), showing progress and
+/// the summary unless `quiet`; problems with single files are printed either way. Returns the
+/// exit code. The shell's `--ingest` runs this too.
+pub fn ingest(
+    sources: &[String],
+    lake_dir: &Path,
+    opts: &IngestOptions,
+    quiet: bool,
+) -> anyhow::Result<u8> {
+    ctlake_ingest::source::check_sources(sources)?;
+    let lake = LakeWriter::create(lake_dir)?;
+    let progress = Arc::new(Progress::default());
+    let done = Arc::new(AtomicBool::new(false));
+    let display = (!quiet).then(|| {
+        let progress = Arc::clone(&progress);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || format::show_progress(&progress, &done))
+    });
+    let result = ctlake_ingest::ingest(&lake, sources, opts, &progress);
+    done.store(true, Ordering::Relaxed);
+    if let Some(handle) = display {
+        let _ = handle.join();
+    }
+    let report = result?;
+    let mut err = io::stderr().lock();
+    for f in &report.failed {
+        writeln!(err, "error: {}: {}", f.path, f.reason)?;
+    }
+    for f in &report.skipped {
+        writeln!(err, "skipped: {}: {}", f.path, f.reason)?;
+    }
+    if report.rejects > 0 {
+        writeln!(
+            err,
+            "rejected: {} records could not be placed; they are in {}/_rejects/ with their source, position and reason",
+            report.rejects,
+            lake_dir.display()
+        )?;
+    }
+    drop(err);
+    if !quiet {
+        format::ingest_summary(&mut io::stdout().lock(), &report, lake_dir, lake.id())?;
+    }
+    Ok(if report.is_clean() { 0 } else { EXIT_PARTIAL })
+}

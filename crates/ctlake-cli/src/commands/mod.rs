@@ -1,0 +1,65 @@
+//! One module per command: its arguments, checked while clap parses, and its `run`. A new
+//! command is a new module here and one arm of [`Command`].
+
+pub mod compact;
+pub mod generate;
+pub mod info;
+pub mod ingest;
+pub mod lookup;
+pub mod query;
+pub mod report;
+pub mod saved;
+pub mod shell;
+pub mod vacuum;
+
+use crate::Global;
+
+/// The commands. A variant's doc comment is its line in `ctlake --help`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// The interactive SQL shell (also plain `ctlake` on a terminal). `\\?` lists its commands.
+    Shell(shell::Args),
+    /// Ingest CloudTrail files (`.json`, `.json.gz`, folders, globs, `s3://` prefixes) into the
+    /// lake.
+    Ingest(ingest::Args),
+    /// Merge each partition's small files into files of the target size (ingest does this by
+    /// itself once a partition holds 8 small files). Readers see every event exactly once
+    /// throughout.
+    Compact(compact::Args),
+    /// Remove data files that no commit references: what runs that were killed before their
+    /// commit left behind (ingest removes them itself on a local disk; on S3 a writer removes
+    /// them only once they are an hour old, since another writer may still commit them).
+    Vacuum(vacuum::Args),
+    /// Run CloudTrail Lake SQL over the lake (the table is `cloudtrail`, the lake's event data
+    /// store ID, or `$EDS_ID`). Several statements separated by `;` run in turn.
+    Query(query::Args),
+    /// Look up events by CloudTrail Event history's attributes (several at once), newest first.
+    Lookup(lookup::Args),
+    /// Run a set of saved queries and write index.html, report.md and a CSV and a JSON file per
+    /// query into a folder.
+    Report(report::Args),
+    /// List the saved queries (the lake's `queries/`, `$CTLAKE_QUERIES`, the built-in library).
+    Saved(saved::Args),
+    /// Show what the lake holds: regions, dates, partitions, files, events, time range.
+    Info(info::Args),
+    /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
+    Generate(generate::Args),
+}
+
+impl Command {
+    /// Runs the command; returns the exit code.
+    pub fn run(self, global: &Global) -> anyhow::Result<u8> {
+        match self {
+            Self::Shell(a) => a.run(global),
+            Self::Ingest(a) => a.run(global),
+            Self::Compact(a) => a.run(global),
+            Self::Vacuum(a) => a.run(global),
+            Self::Query(a) => a.run(global),
+            Self::Lookup(a) => a.run(global),
+            Self::Report(a) => a.run(global),
+            Self::Saved(a) => a.run(global),
+            Self::Info(a) => a.run(global),
+            Self::Generate(a) => a.run(global),
+        }
+    }
+}

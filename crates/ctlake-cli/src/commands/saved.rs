@@ -1,0 +1,85 @@
+//! `ctlake saved`: the saved queries visible from the lake, or one of them in full.
+
+use std::io::{self, Write};
+
+use ctlake_query::saved::{self, Library, Origin};
+
+use crate::Global;
+use crate::args::LakeArg;
+use crate::output::print_query_error;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Option<Action>,
+    #[command(flatten)]
+    lake: LakeArg,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// List them with descriptions and parameters (the default).
+    List,
+    /// Print one in full, with where it was found.
+    Show {
+        /// Its name.
+        name: String,
+    },
+}
+
+impl Args {
+    pub fn run(self, _: &Global) -> anyhow::Result<u8> {
+        let root = self.lake.lake.canonicalize().ok();
+        let library = Library::standard(root.as_deref())?;
+        match self.action {
+            None | Some(Action::List) => list(&library),
+            Some(Action::Show { name }) => show(&library, &name),
+        }
+    }
+}
+
+fn show(library: &Library, name: &str) -> anyhow::Result<u8> {
+    let q = match library.get(name) {
+        Ok(q) => q,
+        Err(e) => return Ok(print_query_error(&e, "")),
+    };
+    let origin = match &q.origin {
+        Origin::BuiltIn => "built in".to_string(),
+        Origin::File(p) => p.display().to_string(),
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "-- from: {origin}")?;
+    write!(out, "{}", q.sql)?;
+    if !q.sql.ends_with('\n') {
+        writeln!(out)?;
+    }
+    Ok(0)
+}
+
+fn list(library: &Library) -> anyhow::Result<u8> {
+    let mut out = io::stdout().lock();
+    let width = library.iter().map(|q| q.name.len()).max().unwrap_or(0);
+    for q in library.iter() {
+        let params: Vec<String> = q
+            .params
+            .iter()
+            .map(|p| match &p.default {
+                Some(d) => format!("{}={d}", p.name),
+                None => format!("{}=<{}>", p.name, p.ty.name()),
+            })
+            .collect();
+        let origin = match &q.origin {
+            saved::Origin::BuiltIn => "",
+            saved::Origin::File(_) => " (local)",
+        };
+        writeln!(out, "{:width$}  {}{origin}", q.name, q.description)?;
+        writeln!(
+            out,
+            "{:width$}  [{}] {}",
+            "",
+            q.tags.join(", "),
+            params.join(" ")
+        )?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,60 @@
+//! `ctlake vacuum`: removes data files no commit references.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use ctlake_ingest::LakeWriter;
+use ctlake_ingest::manifest::{self, ORPHAN_AGE};
+
+use crate::args::{self, LakeArg};
+use crate::{Global, format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    lake: LakeArg,
+    /// Only files at least this old: 30m, 1h, 2d [default: 1h; 0 on a local lake, whose
+    /// writers hold a lock].
+    #[arg(long, value_name = "AGE", value_parser = args::age)]
+    older_than: Option<Duration>,
+    /// Say what would be removed, remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl Args {
+    pub fn run(self, _: &Global) -> anyhow::Result<u8> {
+        let lake = LakeWriter::open(&self.lake.lake)?;
+        let age = match self.older_than {
+            Some(age) => age,
+            None if lake.store().renames() => Duration::ZERO,
+            None => ORPHAN_AGE,
+        };
+        let _lock = lake.lock()?;
+        let snap = lake.snapshot()?;
+        let orphans = manifest::vacuum(lake.store(), &snap, age, self.dry_run)?;
+        let mut out = io::stdout().lock();
+        let verb = if self.dry_run {
+            "would remove"
+        } else {
+            "removed"
+        };
+        for o in &orphans {
+            writeln!(
+                out,
+                "{verb} {} ({}, written {})",
+                o.path,
+                format::bytes(o.bytes),
+                o.written
+            )?;
+        }
+        writeln!(
+            out,
+            "{verb} {} unreferenced files, {} (files younger than {} kept)",
+            orphans.len(),
+            format::bytes(orphans.iter().map(|o| o.bytes).sum()),
+            format::age(age)
+        )?;
+        Ok(0)
+    }
+}

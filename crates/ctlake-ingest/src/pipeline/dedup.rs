@@ -1,0 +1,136 @@
+//! Deduplication against what the lake holds: the event id keys of a partition's committed
+//! files, and the rebase of a commit that lost the race for its log entry to another writer.
+
+use super::*;
+
+/// Adapts a commit that lost the race for its log entry to the entries that won (`theirs`, now
+/// in `snap`): rows of this commit's files whose events a winner stored in the same partition
+/// are dropped (each such file is rewritten without them, or removed when nothing is left), so
+/// two runs over the same sources store every event once.
+pub(super) fn rebase(
+    store: &LakeStore,
+    schema: &SchemaRef,
+    run: &str,
+    snap: &Snapshot,
+    theirs: &[Commit],
+    r: manifest::Rebase<'_>,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let mut added: FxHashMap<PartitionKey, Vec<&FileEntry>> = FxHashMap::default();
+    for c in theirs {
+        for f in &c.add {
+            if snap.files.contains_key(&f.path) {
+                added.entry(f.partition()).or_default().push(f);
+            }
+        }
+    }
+    let mut keep = Vec::new();
+    let mut moves = Vec::new();
+    for f in std::mem::take(&mut r.entry.add) {
+        let Some(their_files) = added.get(&f.partition()) else {
+            moves.push((f.path.clone(), f.path.clone()));
+            keep.push(f);
+            continue;
+        };
+        let stored = load_ids(store, their_files)?;
+        let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
+            location: store.location(),
+            message: format!("data file {} written by this run is missing", f.path),
+        })?;
+        let mut batches = Vec::new();
+        let mut dropped = 0u64;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        for batch in builder.build()? {
+            let batch = batch?;
+            let ids = batch
+                .column_by_name(EVENT_ID)
+                .map(|c| c.as_string::<i32>().clone());
+            let json = batch
+                .column_by_name(EVENT_JSON)
+                .map(|c| c.as_string::<i32>().clone());
+            let mask: BooleanArray = (0..batch.num_rows())
+                .map(|i| {
+                    let id = match (&ids, &json) {
+                        (Some(ids), _) if ids.is_valid(i) => id_key(ids.value(i)),
+                        (_, Some(json)) => id_key(json.value(i)),
+                        _ => return Some(true),
+                    };
+                    Some(!stored.contains(&id))
+                })
+                .collect();
+            let filtered = filter_record_batch(&batch, &mask)?;
+            dropped += (batch.num_rows() - filtered.num_rows()) as u64;
+            if filtered.num_rows() > 0 {
+                batches.push(filtered);
+            }
+        }
+        if dropped == 0 {
+            moves.push((f.path.clone(), f.path.clone()));
+            keep.push(f);
+            continue;
+        }
+        r.entry.counts.events -= dropped;
+        r.entry.counts.duplicates += dropped;
+        report.events_written -= dropped;
+        report.duplicates += dropped;
+        if !batches.is_empty() {
+            let file = writer::encode(schema, &batches)?;
+            let staged = manifest::stage(store, run, &f.partition(), file)?;
+            moves.push((staged.from.clone(), staged.entry.path.clone()));
+            keep.push(staged.entry);
+        }
+        store.delete(&f.path)?;
+    }
+    r.entry.add = keep;
+    // The rejects and sources files stay as they are.
+    r.moves.retain(|(_, to)| !to.starts_with(layout::TABLE_DIR));
+    r.moves.extend(moves);
+    Ok(())
+}
+
+/// The event id keys already stored in a partition's files.
+pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> {
+    let mut ids = FxHashSet::default();
+    for f in files {
+        let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
+            location: store.location(),
+            message: format!("data file {} is in the log but missing", f.path),
+        })?;
+        let mut missing_rows = Vec::new();
+        let mut row = 0usize;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), [EVENT_ID]);
+        for batch in builder.with_projection(mask).build()? {
+            let batch = batch?;
+            let col = batch.column(0).as_string::<i32>();
+            for i in 0..col.len() {
+                if col.is_valid(i) {
+                    ids.insert(id_key(col.value(i)));
+                } else {
+                    missing_rows.push(row + i);
+                }
+            }
+            row += col.len();
+        }
+        if !missing_rows.is_empty() {
+            // Events without an id were deduplicated by their whole text.
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+            let mask = ProjectionMask::columns(builder.parquet_schema(), [EVENT_JSON]);
+            let mut row = 0usize;
+            let mut wanted = missing_rows.iter().peekable();
+            for batch in builder.with_projection(mask).build()? {
+                let batch = batch?;
+                let col = batch.column(0).as_string::<i32>();
+                while let Some(&&r) = wanted.peek() {
+                    if r >= row + col.len() {
+                        break;
+                    }
+                    ids.insert(id_key(col.value(r - row)));
+                    wanted.next();
+                }
+                row += col.len();
+            }
+        }
+    }
+    Ok(ids)
+}
