@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use ctlake_query::aws::{QueryStatistics, write_query_results};
 use ctlake_query::display::{display_options, string_rows};
-use ctlake_query::{Error, Lake, ScanStatistics};
+use ctlake_query::{Error, Execution, Lake, ScanStatistics};
 use datafusion::prelude::DataFrame;
 
 use crate::EXIT_QUERY;
@@ -70,86 +70,89 @@ pub async fn write(
 ) -> anyhow::Result<Written> {
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let mut stream = lake.execute(frame).await?;
-    let mut rows = 0u64;
-    // Row formats: each batch is written as it comes.
-    match format {
-        Format::Csv | Format::Tsv => {
-            let delimiter = if format == Format::Csv { b',' } else { b'\t' };
-            let mut w = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .with_delimiter(delimiter)
-                .build(&mut *out);
-            let mut wrote = false;
+    let rows = match format {
+        Format::Csv | Format::Tsv | Format::Ndjson | Format::Parquet => {
+            stream_rows(&mut stream, format, schema, out).await?
+        }
+        Format::Table | Format::Json | Format::Markdown | Format::Lake => {
+            // Laid-out formats: the whole result first.
+            let mut batches = Vec::new();
             while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                w.write(&batch)?;
-                wrote = true;
+                batches.push(batch?);
             }
-            if !wrote {
-                // The header alone, so an empty result still says its columns.
-                w.write(&RecordBatch::new_empty(schema))?;
+            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            match format {
+                Format::Json => json(out, &batches)?,
+                Format::Markdown => markdown(out, &schema, &batches)?,
+                Format::Lake => {
+                    let s = stream.statistics();
+                    let statistics = QueryStatistics {
+                        results_count: rows,
+                        events_scanned: s.rows_scanned,
+                        bytes_scanned: s.bytes_scanned,
+                        execution_time_millis: started.elapsed().as_millis() as u64,
+                    };
+                    write_query_results(out, &schema, &batches, &statistics)?;
+                }
+                _ => table(out, &schema, &batches)?,
             }
-            return Ok(Written {
-                rows,
-                statistics: stream.statistics(),
-            });
+            rows
         }
-        Format::Ndjson => {
-            let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                w.write(&batch)?;
-            }
-            w.finish()?;
-            return Ok(Written {
-                rows,
-                statistics: stream.statistics(),
-            });
-        }
-        Format::Parquet => {
-            let mut w = parquet::arrow::ArrowWriter::try_new(&mut *out, schema, None)?;
-            while let Some(batch) = stream.next().await {
-                let batch = batch?;
-                rows += batch.num_rows() as u64;
-                w.write(&batch)?;
-            }
-            w.close()?;
-            return Ok(Written {
-                rows,
-                statistics: stream.statistics(),
-            });
-        }
-        Format::Table | Format::Json | Format::Markdown | Format::Lake => {}
-    }
-    // Laid-out formats: the whole result first.
-    let mut batches = Vec::new();
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        rows += batch.num_rows() as u64;
-        batches.push(batch);
-    }
-    match format {
-        Format::Json => json(out, &batches)?,
-        Format::Markdown => markdown(out, &schema, &batches)?,
-        Format::Lake => {
-            let s = stream.statistics();
-            let statistics = QueryStatistics {
-                results_count: rows,
-                events_scanned: s.rows_scanned,
-                bytes_scanned: s.bytes_scanned,
-                execution_time_millis: started.elapsed().as_millis() as u64,
-            };
-            write_query_results(out, &schema, &batches, &statistics)?;
-        }
-        // Table, and the row formats, which returned above.
-        _ => table(out, &schema, &batches)?,
-    }
+    };
     Ok(Written {
         rows,
         statistics: stream.statistics(),
     })
+}
+
+/// A row format (csv, tsv, ndjson, parquet): each batch is written as it comes, so memory
+/// holds one batch whatever the result's size. Returns the row count.
+async fn stream_rows(
+    stream: &mut Execution,
+    format: Format,
+    schema: SchemaRef,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<u64> {
+    /// The writers' one difference that matters here.
+    enum Writer<'a> {
+        Csv(arrow::csv::Writer<&'a mut (dyn Write + Send)>),
+        Ndjson(arrow::json::LineDelimitedWriter<&'a mut (dyn Write + Send)>),
+        Parquet(parquet::arrow::ArrowWriter<&'a mut (dyn Write + Send)>),
+    }
+    let mut w = match format {
+        Format::Ndjson => Writer::Ndjson(arrow::json::LineDelimitedWriter::new(out)),
+        Format::Parquet => Writer::Parquet(parquet::arrow::ArrowWriter::try_new(
+            out,
+            Arc::clone(&schema),
+            None,
+        )?),
+        _ => Writer::Csv(
+            arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .with_delimiter(if format == Format::Tsv { b'\t' } else { b',' })
+                .build(out),
+        ),
+    };
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        match &mut w {
+            Writer::Csv(w) => w.write(&batch)?,
+            Writer::Ndjson(w) => w.write(&batch)?,
+            Writer::Parquet(w) => w.write(&batch)?,
+        }
+    }
+    match w {
+        // The header alone, so an empty result still says its columns.
+        Writer::Csv(mut w) if rows == 0 => w.write(&RecordBatch::new_empty(schema))?,
+        Writer::Csv(_) => {}
+        Writer::Ndjson(mut w) => w.finish()?,
+        Writer::Parquet(w) => {
+            w.close()?;
+        }
+    }
+    Ok(rows)
 }
 
 /// An aligned text table; an empty result prints its column names and `(0 rows)`.
