@@ -433,12 +433,12 @@ def s3_rows(corpus, records, args):
         env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1",
                    AWS_ENDPOINT_URL=endpoint, AWS_ALLOW_HTTP="true", AWS_EC2_METADATA_DISABLED="true")
         local = os.path.join(args.work, "lake-from-s3")
-        for name, target in (("S3 lake", "s3://lake/bench"), ("local lake", local)):
+        for name, target in (("an S3 lake", "s3://lake/bench"), ("a local lake", local)):
             shutil.rmtree(local, ignore_errors=True)
             start = time.perf_counter()
             subprocess.run([CTLAKE, "ingest", "--quiet", "--lake", target, "s3://trail/AWSLogs/"], env=env, check=True)
             s = time.perf_counter() - start
-            print(f"| ingest from S3 (loopback moto) into a {name} | {s:.1f} s = {objects / s:,.0f} objects/s, "
+            print(f"| ingest from S3 (loopback moto) into {name} | {s:.1f} s = {objects / s:,.0f} objects/s, "
                   f"{fmt_rate(records / s)} records/s | | | | |")
         log.flush()
         before = sum(1 for _ in open(log_path))
