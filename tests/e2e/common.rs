@@ -165,7 +165,12 @@ pub fn committed_files(lake: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(lake.join("_ctlake/log")) else {
         return Vec::new();
     };
-    let mut names: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+    // `name#N` is the object store's temporary file of a write a kill interrupted: not an
+    // entry, and ctlake's readers do not list it either.
+    let mut names: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains('#'))
+        .collect();
     names.sort();
     for n in names {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&n).unwrap()).unwrap();

@@ -96,16 +96,30 @@ fn kill_9_at_any_point_then_rerun_gives_the_same_lake() {
         committed_files(&lake).into_iter().collect::<BTreeSet<_>>(),
         "files left behind by the crashes"
     );
-    assert!(
-        !lake.join("_ctlake/staging").exists()
-            || std::fs::read_dir(lake.join("_ctlake/staging"))
-                .unwrap()
-                .next()
-                .is_none()
-    );
+    let staging: Vec<_> = walkdir_all(&lake.join("_ctlake/staging"));
+    assert!(staging.is_empty(), "left in staging: {staging:?}");
     // The kills must have hit mid-run at least once for this test to mean anything.
     assert!(
         crashed_with_commits > 0,
         "no kill landed between two commits; the corpus is too small for this machine"
     );
+}
+
+/// Every path under `dir` (files and folders), empty when it does not exist.
+fn walkdir_all(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
 }

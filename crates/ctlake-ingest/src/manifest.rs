@@ -135,15 +135,37 @@ fn older_than(meta: &object_store::ObjectMeta, age: Duration) -> bool {
 /// cleans everything; on S3, where writers do not lock, it leaves what a live writer may still
 /// commit (anything younger than [`ORPHAN_AGE`]).
 pub fn recover(store: &LakeStore, snap: &Snapshot) -> Result<Recovery> {
-    let locked = store.renames();
-    let age = if locked { Duration::ZERO } else { ORPHAN_AGE };
+    let age = if store.renames() {
+        Duration::ZERO
+    } else {
+        ORPHAN_AGE
+    };
     let mut report = clear_pending(store, snap, age)?;
-    if locked {
+    if let Some(root) = store.local_root() {
         for meta in store.list(layout::STAGING_DIR)? {
             store.delete(meta.location.as_ref())?;
             report.staging_deleted += 1;
         }
-        store.remove_empty_tree(layout::STAGING_DIR);
+        // A run killed inside a write leaves the store's temporary file (`name#N`), which
+        // listing does not show; under the lock nothing else writes here, so the tree goes.
+        // The same of a log entry's write; the entry itself was never linked into place.
+        if let Ok(entries) = std::fs::read_dir(root.join(layout::LOG_DIR)) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().contains('#') {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let staging = root.join(layout::STAGING_DIR);
+        match std::fs::remove_dir_all(&staging) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Io {
+                    path: staging.display().to_string(),
+                    source: e,
+                });
+            }
+            _ => {}
+        }
     } else if store
         .list(RUNS_DIR)?
         .iter()

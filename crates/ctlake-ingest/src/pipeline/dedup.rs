@@ -48,14 +48,13 @@ pub(super) fn rebase(
             let json = batch
                 .column_by_name(EVENT_JSON)
                 .map(|c| c.as_string::<i32>().clone());
+            fn text(a: &Option<arrow::array::StringArray>, i: usize) -> Option<&str> {
+                a.as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i))
+            }
             let mask: BooleanArray = (0..batch.num_rows())
                 .map(|i| {
-                    let id = match (&ids, &json) {
-                        (Some(ids), _) if ids.is_valid(i) => id_key(ids.value(i)),
-                        (_, Some(json)) => id_key(json.value(i)),
-                        _ => return Some(true),
-                    };
-                    Some(!stored.contains(&id))
+                    let key = stored_key(text(&ids, i), || text(&json, i));
+                    Some(key.is_none_or(|k| !stored.contains(&k)))
                 })
                 .collect();
             let filtered = filter_record_batch(&batch, &mask)?;
@@ -88,6 +87,12 @@ pub(super) fn rebase(
     Ok(())
 }
 
+/// The key a stored event is deduplicated by, the decoder's rule: its `eventID`'s, or for an
+/// event without one its whole JSON text's (`json` is only read then); `None` without either.
+fn stored_key<'a>(id: Option<&'a str>, json: impl FnOnce() -> Option<&'a str>) -> Option<u128> {
+    id.or_else(json).map(id_key)
+}
+
 /// The event id keys already stored in a partition's files.
 pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> {
     let mut ids = FxHashSet::default();
@@ -104,11 +109,14 @@ pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHash
             let batch = batch?;
             let col = batch.column(0).as_string::<i32>();
             for i in 0..col.len() {
-                if col.is_valid(i) {
-                    ids.insert(id_key(col.value(i)));
-                } else {
-                    missing_rows.push(row + i);
-                }
+                match stored_key(col.is_valid(i).then(|| col.value(i)), || None) {
+                    Some(key) => ids.insert(key),
+                    // Read in a second pass, from the JSON column only where needed.
+                    None => {
+                        missing_rows.push(row + i);
+                        false
+                    }
+                };
             }
             row += col.len();
         }
@@ -125,7 +133,7 @@ pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHash
                     if r >= row + col.len() {
                         break;
                     }
-                    ids.insert(id_key(col.value(r - row)));
+                    ids.extend(stored_key(None, || Some(col.value(r - row))));
                     wanted.next();
                 }
                 row += col.len();
