@@ -78,6 +78,16 @@ pub struct Param {
     pub default: Option<String>,
 }
 
+impl Param {
+    /// How listings show it: `name=default`, or `name=<type>` when it must be given.
+    pub fn usage(&self) -> String {
+        match &self.default {
+            Some(d) => format!("{}={d}", self.name),
+            None => format!("{}=<{}>", self.name, self.ty.name()),
+        }
+    }
+}
+
 /// Where a saved query was found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Origin {

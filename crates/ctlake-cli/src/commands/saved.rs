@@ -60,14 +60,7 @@ fn list(library: &Library) -> anyhow::Result<u8> {
     let mut out = io::stdout().lock();
     let width = library.iter().map(|q| q.name.len()).max().unwrap_or(0);
     for q in library.iter() {
-        let params: Vec<String> = q
-            .params
-            .iter()
-            .map(|p| match &p.default {
-                Some(d) => format!("{}={d}", p.name),
-                None => format!("{}=<{}>", p.name, p.ty.name()),
-            })
-            .collect();
+        let params: Vec<String> = q.params.iter().map(saved::Param::usage).collect();
         let origin = match &q.origin {
             saved::Origin::BuiltIn => "",
             saved::Origin::File(_) => " (local)",

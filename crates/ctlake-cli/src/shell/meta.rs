@@ -413,14 +413,7 @@ impl Shell {
         let width = self.library.iter().map(|q| q.name.len()).max().unwrap_or(0);
         let mut text = String::new();
         for q in self.library.iter() {
-            let params: Vec<String> = q
-                .params
-                .iter()
-                .map(|p| match &p.default {
-                    Some(d) => format!("{}={d}", p.name),
-                    None => format!("{}=<{}>", p.name, p.ty.name()),
-                })
-                .collect();
+            let params: Vec<String> = q.params.iter().map(saved::Param::usage).collect();
             writeln!(text, "{:width$}  {}", q.name, q.description)?;
             if !params.is_empty() {
                 writeln!(text, "{:width$}    {}", "", params.join(" "))?;

@@ -26,7 +26,7 @@ use std::path::Path;
 use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use arrow::util::display::FormatOptions;
 use chrono::NaiveDateTime;
 use serde::Deserialize;
 
@@ -239,30 +239,10 @@ pub async fn run(
     })
 }
 
+/// The report's cells: timestamps to the second, NULL as `None`.
 fn text_rows(batches: &[RecordBatch]) -> Result<Vec<Vec<Option<String>>>> {
     let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S"));
-    let mut rows = Vec::new();
-    for b in batches {
-        let formatters = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let nulls: Vec<_> = b.columns().iter().map(|c| c.logical_nulls()).collect();
-        for row in 0..b.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .zip(&nulls)
-                    .map(|(f, n)| {
-                        let null = n.as_ref().is_some_and(|n| n.is_null(row));
-                        (!null).then(|| f.value(row).to_string())
-                    })
-                    .collect(),
-            );
-        }
-    }
-    Ok(rows)
+    crate::display::string_rows(batches, &options)
 }
 
 /// The heading a section is shown under: the query's name in words.
