@@ -9,6 +9,7 @@ mod corpora;
 mod crash;
 mod formats;
 mod query;
+mod reliability;
 mod report;
 mod s3;
 mod sample;

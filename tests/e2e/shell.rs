@@ -282,3 +282,38 @@ fn an_empty_lake_explains_how_to_ingest_and_help_lists_every_command() {
     say(&mut p, "\\q");
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn the_shell_answers_after_a_compaction_in_another_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = crate::common::deliveries(dir.path(), "2000", "21");
+    let events = crate::common::expected(&[&src]).events;
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap();
+    let r = run(&[
+        "ingest",
+        "--quiet",
+        "--no-compact",
+        "--batch-files",
+        "10",
+        "--lake",
+        lake_arg,
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut p = shell(&lake, &dir.path().join("history"));
+    say(&mut p, "SELECT count(*) AS n FROM cloudtrail;");
+    expect(&mut p, &format!("| {events} |"));
+    // Compaction replaces every file the shell's first snapshot named.
+    let r = run(&["compact", "--lake", lake_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    say(&mut p, "SELECT count(*) AS n FROM cloudtrail;");
+    let answer = expect(&mut p, "(1 row)");
+    assert!(answer.contains(&format!("| {events} |")), "{answer}");
+    say(&mut p, "\\d");
+    expect(
+        &mut p,
+        &format!("in {} files", crate::common::committed_files(&lake).len()),
+    );
+    say(&mut p, "\\q");
+}

@@ -8,8 +8,11 @@
 //!   and each output file is sorted by `eventtime` like every data file;
 //! - the new files are staged, moved and committed with one log entry that adds them and
 //!   removes the old ones, so a reader of the log sees either the old files or the new ones,
-//!   never both and never neither; the old files are deleted after the commit, by the commit's
-//!   pending marker, so a crash at any point leaves nothing recovery cannot finish or undo.
+//!   never both and never neither; the commit's pending marker names the old files until
+//!   they are deleted, so a crash at any point leaves nothing recovery cannot finish or undo;
+//! - the old files are deleted only when no query can still read them: locally at once if no
+//!   query runs (queries hold the readers' lock), else by a later writer; on S3 by a writer
+//!   an hour later. A query that planned before the commit thus reads the old files to its end.
 //!
 //! Memory stays bounded by streaming: input files are taken in time order; files whose time
 //! ranges overlap (one ingest run that flushed a partition several times writes such files)

@@ -11,7 +11,8 @@
 //! 2. a pending marker lists the moves about to be made;
 //! 3. on a local disk, the files are moved into their partitions;
 //! 4. the log entry is written with put-if-absent: the commit point;
-//! 5. the marker is deleted.
+//! 5. the marker is deleted, once the files the commit replaced (compaction) are: that waits
+//!    for the queries that may still read them (see [`delete_replaced`]).
 //!
 //! On a local disk one writer holds the lake's lock, so the next entry is always free. On S3
 //! several writers may race for it: the loser reads the entries it missed, lets the caller
@@ -187,9 +188,9 @@ fn clear_pending(store: &LakeStore, snap: &Snapshot, min_age: Duration) -> Resul
         };
         match serde_json::from_slice::<Pending>(&bytes) {
             Ok(p) if snap.committed.contains(&(p.run.clone(), p.batch)) => {
-                // Committed: finish what the crash interrupted (deleting replaced files).
-                for path in &p.deletes {
-                    store.delete(path)?;
+                // Committed: delete the files it replaced once no reader can need them.
+                if !delete_replaced(store, &p.deletes, older_than(&meta, min_age))? {
+                    continue;
                 }
                 report.finished += 1;
             }
@@ -207,6 +208,62 @@ fn clear_pending(store: &LakeStore, snap: &Snapshot, min_age: Duration) -> Resul
         store.delete(&path)?;
     }
     Ok(report)
+}
+
+/// Deletes the files a committed entry replaced (compaction), if no query can still be
+/// reading them; returns whether it did. A query that planned before the commit scans them.
+/// Locally every query holds the readers' lock shared while it runs ([`layout::READERS_FILE`]),
+/// so the files go when that lock can be taken exclusively: at once when no query runs, else by
+/// a later writer. On S3, which has no locks, they go once `old_enough` (the commit's marker is
+/// older than the reader grace the caller chose, [`ORPHAN_AGE`] by default).
+fn delete_replaced(store: &LakeStore, paths: &[String], old_enough: bool) -> Result<bool> {
+    if paths.is_empty() {
+        return Ok(true);
+    }
+    let _exclusive = match store.local_root() {
+        Some(root) => {
+            let path = root.join(layout::READERS_FILE);
+            let file = std::fs::File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| Error::io(path.display(), e))?;
+            match file.try_lock() {
+                Ok(()) => file,
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(false),
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(path.display(), e)),
+            }
+        }
+        None if old_enough => return delete_all(store, paths),
+        None => return Ok(false),
+    };
+    delete_all(store, paths)
+}
+
+fn delete_all(store: &LakeStore, paths: &[String]) -> Result<bool> {
+    for path in paths {
+        store.delete(path)?;
+    }
+    Ok(true)
+}
+
+/// The files that committed entries replaced and that wait for their readers to finish (see
+/// [`delete_replaced`]): not part of the table, but not orphans either.
+pub fn retired(store: &LakeStore, snap: &Snapshot) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for meta in store.list(layout::PENDING_DIR)? {
+        let path = meta.location.to_string();
+        let Some(bytes) = store.get(&path)? else {
+            continue;
+        };
+        if let Ok(p) = serde_json::from_slice::<Pending>(&bytes)
+            && snap.committed.contains(&(p.run.clone(), p.batch))
+        {
+            out.extend(p.deletes);
+        }
+    }
+    Ok(out)
 }
 
 /// A file under the table, the rejects or the sources lists that no commit names.
@@ -238,9 +295,11 @@ pub fn vacuum(
             }
         }
     }
+    let retired = retired(store, snap)?;
     let mut referenced: std::collections::HashSet<&str> =
         snap.files.keys().map(String::as_str).collect();
     referenced.extend(snap.source_files.iter().map(String::as_str));
+    referenced.extend(retired.iter().map(String::as_str));
     let mut orphans = Vec::new();
     for dir in [layout::TABLE_DIR, layout::SOURCES_DIR, layout::REJECTS_DIR] {
         for meta in store.list(dir)? {
@@ -398,10 +457,10 @@ pub fn commit_rebasing(
             other => other,
         })?;
     }
-    for path in &deletes {
-        store.delete(path)?;
+    // The marker keeps the replaced files' names until they are deleted (see `recover`).
+    if delete_replaced(store, &deletes, false)? {
+        store.delete(&marker)?;
     }
-    store.delete(&marker)?;
     store.remove_empty_tree(&format!("{}/{}", layout::STAGING_DIR, entry.run));
     snap.apply(&entry);
     Ok(())

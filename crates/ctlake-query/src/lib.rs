@@ -54,7 +54,7 @@ pub mod timespec;
 use std::ffi::OsStr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::record_batch::RecordBatch;
 use ctlake_log::{LakeInfo, LakeSummary, Snapshot};
@@ -82,7 +82,9 @@ pub struct Lake {
     info: LakeInfo,
     location: Location,
     root: Option<PathBuf>,
-    snapshot: Snapshot,
+    // The newest snapshot seen: `execute` catches it up with the log before each query.
+    snapshot: RwLock<Arc<Snapshot>>,
+    store: Arc<dyn ObjectStore>,
     table: Arc<LakeTable>,
     url: ObjectStoreUrl,
 }
@@ -169,7 +171,7 @@ impl Lake {
         // One store per lake, named by the lake's id, so several lakes can share a session.
         let url = format!("ctlake://{}/", info.id);
         let store_url = url::Url::parse(&url).map_err(|e| not_a_lake(&e.to_string()))?;
-        ctx.register_object_store(&store_url, Arc::clone(&store));
+        ctx.register_object_store(&store_url, Arc::clone(&store) as Arc<dyn ObjectStore>);
         let files = snapshot.files.values().cloned().collect();
         let url = ObjectStoreUrl::parse(&url)?;
         let table = Arc::new(LakeTable::new(url.clone(), files));
@@ -178,7 +180,8 @@ impl Lake {
             info,
             location,
             root,
-            snapshot,
+            snapshot: RwLock::new(Arc::new(snapshot)),
+            store,
             table,
             url,
         };
@@ -245,7 +248,7 @@ impl Lake {
         // A private session over the same store: the sample's table name stays out of the
         // user's catalog.
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.ctx.runtime_env());
-        let files = self.snapshot.files.values().cloned().collect();
+        let files = self.table.files().to_vec();
         ctx.register_table("sample", Arc::new(LakeTable::new(self.url.clone(), files)))?;
         let mut out = std::collections::BTreeMap::new();
         for path in suggest::map_paths() {
@@ -287,9 +290,10 @@ impl Lake {
         &self.location
     }
 
-    /// What the snapshot the lake was opened at holds.
+    /// What the lake held when it last caught up with its log (at open, and before each
+    /// query: see [`Lake::refresh`]).
     pub fn summary(&self) -> LakeSummary {
-        self.snapshot.summary(&self.info.id)
+        self.snapshot().summary(&self.info.id)
     }
 
     /// The DataFusion session, for anything this API does not cover.
@@ -297,9 +301,45 @@ impl Lake {
         &self.ctx
     }
 
-    /// The table state the lake was opened at.
-    pub fn snapshot(&self) -> &Snapshot {
-        &self.snapshot
+    /// The table state the lake last caught up with (at open, and before each query).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshot.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Catches up with the commits made since the lake was opened or last refreshed (the
+    /// table then scans their files); returns whether there were any. [`Lake::execute`] does
+    /// this before each query.
+    pub async fn refresh(&self) -> Result<bool> {
+        let mut snap = (*self.snapshot()).clone();
+        if !ctlake_store::log::catch_up(self.store.as_ref(), &mut snap).await? {
+            return Ok(false);
+        }
+        self.table.set_files(snap.files.values().cloned().collect());
+        *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
+        Ok(true)
+    }
+
+    /// On a local lake, holds the readers' lock shared until the query ends, so a writer
+    /// never deletes a file it reads (see [`layout::READERS_FILE`]). A lake on a read-only
+    /// disk has no writers to fear: no lock then.
+    fn read_lock(&self) -> Result<Option<std::fs::File>> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        let path = root.join(layout::READERS_FILE);
+        let Ok(file) = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        else {
+            return Ok(None);
+        };
+        file.lock_shared().map_err(|e| Error::Lake {
+            location: self.location.to_string(),
+            message: format!("cannot lock {}: {e}", path.display()),
+        })?;
+        Ok(Some(file))
     }
 
     /// Translates CloudTrail Lake SQL (one or more statements) for this lake, refusing
@@ -413,19 +453,25 @@ impl Lake {
 
     /// Runs one statement and collects its result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        Ok(self.sql(sql).await?.collect().await?)
+        let frame = self.sql(sql).await?;
+        Ok(self.run(frame).await?.batches)
     }
 
     /// Starts a planned query: its batches stream from the returned [`Execution`], which
-    /// then tells what the query's scans read.
+    /// then tells what the query's scans read. The query reads the lake as the log has it
+    /// now (commits made since the plan was made included), and on a local disk no writer
+    /// deletes a file it may read until the [`Execution`] is dropped.
     pub async fn execute(&self, frame: DataFrame) -> Result<Execution> {
+        let reader = self.read_lock()?;
+        self.refresh().await?;
         let task = Arc::new(frame.task_ctx());
         let plan = frame.create_physical_plan().await?;
         let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
         Ok(Execution {
             plan,
             stream,
-            files_total: self.snapshot.files.len() as u64,
+            files_total: self.table.files().len() as u64,
+            _reader: reader,
         })
     }
 

@@ -92,6 +92,8 @@ pub struct Execution {
     pub(crate) plan: Arc<dyn ExecutionPlan>,
     pub(crate) stream: SendableRecordBatchStream,
     pub(crate) files_total: u64,
+    /// The readers' lock, held while the query runs (see `Lake::execute`).
+    pub(crate) _reader: Option<std::fs::File>,
 }
 
 impl Execution {

@@ -8,7 +8,7 @@
 //! files that remain, Parquet statistics and page indexes prune row groups and pages.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::array::{
     ArrayRef, BooleanArray, Date32Array, StringArray, TimestampMicrosecondArray, UInt64Array,
@@ -51,7 +51,9 @@ pub(crate) mod metric {
 #[derive(Debug)]
 pub struct LakeTable {
     url: ObjectStoreUrl,
-    files: Vec<FileEntry>,
+    // Swapped when the lake catches up with its log, so plans made before a commit scan the
+    // files of the snapshot current when they start (see `Lake::execute`).
+    files: RwLock<Arc<Vec<FileEntry>>>,
     schema: SchemaRef,
 }
 
@@ -60,19 +62,25 @@ impl LakeTable {
     pub fn new(url: ObjectStoreUrl, files: Vec<FileEntry>) -> Self {
         Self {
             url,
-            files,
+            files: RwLock::new(Arc::new(files)),
             schema: ctlake_schema::table_schema(),
         }
     }
 
     /// The data files of the table.
-    pub fn files(&self) -> &[FileEntry] {
-        &self.files
+    pub fn files(&self) -> Arc<Vec<FileEntry>> {
+        Arc::clone(&self.files.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the table's files (a newer snapshot of the log).
+    pub(crate) fn set_files(&self, files: Vec<FileEntry>) {
+        *self.files.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(files);
     }
 
     /// The files a conjunction of `filters` can match.
-    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> Vec<&FileEntry> {
-        let all = || self.files.iter().collect();
+    fn prune(&self, state: &dyn Session, filters: &[Expr]) -> Vec<FileEntry> {
+        let files = self.files();
+        let all = || files.iter().cloned().collect();
         let Some(expr) = conjunction(filters.to_vec()) else {
             return all();
         };
@@ -83,14 +91,13 @@ impl LakeTable {
                     .with_file_schema(Arc::clone(&self.schema))
                     .try_build(p)
             })
-            .and_then(|p| p.prune(&FileStatistics(&self.files)));
+            .and_then(|p| p.prune(&FileStatistics(&files)));
         match keep {
-            Ok(keep) => self
-                .files
+            Ok(keep) => files
                 .iter()
                 .zip(keep)
                 .filter(|(_, k)| *k)
-                .map(|(f, _)| f)
+                .map(|(f, _)| f.clone())
                 .collect(),
             // A predicate pruning cannot use still filters rows; it just opens every file.
             Err(_) => all(),

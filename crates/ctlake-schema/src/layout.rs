@@ -37,6 +37,10 @@ pub const STAGING_DIR: &str = "_ctlake/staging";
 /// The lists of source files each commit stored, relative to the lake root (one Parquet file
 /// per commit, apart from the log so that readers of the table never load them).
 pub const SOURCES_DIR: &str = "_ctlake/sources";
+/// The readers' lock file on a local disk, relative to the lake root: each local query holds it
+/// shared while it runs, and a writer deletes the files a commit replaced only when it can take
+/// it exclusively, so no running query loses a file it is reading.
+pub const READERS_FILE: &str = "_ctlake/readers";
 /// Rejected records, relative to the lake root.
 pub const REJECTS_DIR: &str = "_rejects";
 

@@ -67,3 +67,25 @@ pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
     .await?;
     Ok(Snapshot::replay(entries)?)
 }
+
+/// Applies to `snap` the entries committed after it, in order; returns whether there were any.
+/// A reader calls it before each query, so a long-lived session (the shell) answers from the
+/// lake as it is now and never plans with files a later commit replaced.
+pub async fn catch_up(store: &dyn ObjectStore, snap: &mut Snapshot) -> Result<bool> {
+    let mut applied = false;
+    loop {
+        let path = layout::log_entry_path(snap.seq + 1);
+        let bytes = match store.get(&ObjectPath::from(path.as_str())).await {
+            Ok(r) => r.bytes().await,
+            Err(object_store::Error::NotFound { .. }) => return Ok(applied),
+            Err(e) => Err(e),
+        }
+        .map_err(|source| Error::Store {
+            op: "read",
+            location: path.clone(),
+            cause: source,
+        })?;
+        snap.apply_bytes(&path, &bytes)?;
+        applied = true;
+    }
+}

@@ -4,8 +4,8 @@
 use std::io::{self, BufWriter, Write};
 
 use chrono::NaiveDateTime;
+use ctlake_query::aws;
 use ctlake_query::lookup::{Attribute, Lookup};
-use ctlake_query::{Error, aws};
 
 use crate::Global;
 use crate::args::{self, LakeArg};
@@ -85,7 +85,7 @@ impl Args {
                 ])?;
                 return super::query::print_table(&lake, frame).await;
             }
-            let batches = frame.collect().await.map_err(Error::from)?;
+            let batches = lake.run(frame).await?.batches;
             let mut out = BufWriter::new(io::stdout());
             serde_json::to_writer_pretty(&mut out, &aws::lookup_events(&batches)?)?;
             writeln!(out)?;

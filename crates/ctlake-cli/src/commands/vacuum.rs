@@ -55,6 +55,15 @@ impl Args {
             format::bytes(orphans.iter().map(|o| o.bytes).sum()),
             format::age(age)
         )?;
+        let waiting = manifest::retired(lake.store(), &snap)?;
+        if !waiting.is_empty() {
+            writeln!(
+                out,
+                "{} files that compaction replaced wait for the queries that may read them; \
+                 the next writer removes them",
+                waiting.len()
+            )?;
+        }
         Ok(0)
     }
 }

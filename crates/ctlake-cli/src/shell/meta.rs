@@ -308,8 +308,9 @@ impl Shell {
     /// `\d` and `\d TABLE`.
     fn describe(&self, table: &str) -> anyhow::Result<()> {
         if table.is_empty() {
-            let files = self.lake.snapshot().files.len();
-            let events: u64 = self.lake.snapshot().files.values().map(|f| f.rows).sum();
+            let snap = self.lake.snapshot();
+            let files = snap.files.len();
+            let events: u64 = snap.files.values().map(|f| f.rows).sum();
             self.print(&format!(
                 "cloudtrail  the lake's events: {} in {} files\n\"{}\"  the same table by its event data store ID (as in CloudTrail Lake)",
                 count(events),
@@ -350,7 +351,8 @@ impl Shell {
             bytes: u64,
         }
         let mut regions: BTreeMap<&str, Region> = BTreeMap::new();
-        for f in self.lake.snapshot().files.values() {
+        let snap = self.lake.snapshot();
+        for f in snap.files.values() {
             let r = regions.entry(f.region.as_str()).or_default();
             r.first = Some(r.first.map_or(f.date, |d| d.min(f.date)));
             r.last = Some(r.last.map_or(f.date, |d| d.max(f.date)));

@@ -255,6 +255,11 @@ impl Shell {
 
     /// Runs one entry: a backslash command or SQL.
     fn entry(&mut self, entry: &str) -> Next {
+        // What was committed since the last entry (ingest or compaction in another terminal)
+        // is part of the answer; queries catch up themselves, `\d` and `\l` through this.
+        if let Err(e) = self.runtime.block_on(self.lake.refresh()) {
+            print_query_error(&e, "");
+        }
         if entry.trim_start().starts_with('\\') {
             match self.meta(entry) {
                 Ok(Next::Include(text)) => {
@@ -328,7 +333,8 @@ impl Shell {
 
     /// What the lake holds, and what to try.
     fn summary(&self) -> String {
-        let files = &self.lake.snapshot().files;
+        let snap = self.lake.snapshot();
+        let files = &snap.files;
         let version = env!("CARGO_PKG_VERSION");
         let dir = self.lake_dir.display();
         if files.is_empty() {

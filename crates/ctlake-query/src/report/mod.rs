@@ -217,7 +217,7 @@ pub async fn run(
         }
         let frame = lake.saved(&query, &params).await?.frame;
         let schema: SchemaRef = std::sync::Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
+        let batches = lake.run(frame).await?.batches;
         let rows = text_rows(&batches)?;
         let detection = query.tags.iter().any(|t| t == "detection");
         sections.push(Section {

@@ -1,0 +1,152 @@
+//! Reliability as a hostile or unlucky user meets it: queries running beside compaction and
+//! ingest, damaged and tampered lakes, input built to crash or blind the tool.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::common::*;
+
+fn count(lake: &Path) -> Run {
+    run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT count(*) AS n FROM cloudtrail",
+    ])
+}
+
+/// Splits the generated deliveries of `src` into `parts` folders, file by file.
+fn split(src: &Path, dir: &Path, parts: usize) -> Vec<std::path::PathBuf> {
+    let files: Vec<_> = files_under(src)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".json.gz"))
+        .collect();
+    let dirs: Vec<_> = (0..parts).map(|i| dir.join(format!("part{i}"))).collect();
+    for (i, f) in files.iter().enumerate() {
+        let rel = f.strip_prefix(src).unwrap();
+        let to = dirs[i % parts].join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(f, to).unwrap();
+    }
+    dirs
+}
+
+#[test]
+fn queries_beside_compaction_and_ingest_never_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = deliveries(dir.path(), "8000", "17");
+    let expected = expected(&[&src]);
+    let parts = split(&src, dir.path(), 3);
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap().to_string();
+    let ingest_part = |part: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "ingest",
+            "--quiet",
+            "--batch-files",
+            "5",
+            "--lake",
+            &lake_arg,
+        ];
+        a.extend(extra);
+        a.push(part.to_str().unwrap());
+        let r = run(&a);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    };
+    ingest_part(&parts[0], &["--no-compact"]);
+
+    // Queries in a loop, each a separate process as users run them, while compaction and
+    // ingest (which compacts at its end) replace files under them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let lake = lake.clone();
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                answers.push(count(&lake));
+            }
+            answers
+        })
+    };
+    let r = run(&["compact", "--lake", &lake_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    ingest_part(&parts[1], &[]);
+    ingest_part(&parts[2], &["--no-compact"]);
+    let r = run(&["compact", "--lake", &lake_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    stop.store(true, Ordering::Relaxed);
+    let answers = reader.join().unwrap();
+    assert!(answers.len() >= 3, "only {} queries ran", answers.len());
+    for a in &answers {
+        assert_eq!(a.code, 0, "a query beside compaction failed: {}", a.stderr);
+    }
+    let last = count(&lake);
+    assert_eq!(last.stdout.trim(), format!("n\n{}", expected.events));
+}
+
+#[test]
+fn replaced_files_wait_for_running_queries_then_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = deliveries(dir.path(), "3000", "18");
+    let expected = expected(&[&src]);
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.to_str().unwrap();
+    let r = run(&[
+        "ingest",
+        "--quiet",
+        "--no-compact",
+        "--batch-files",
+        "10",
+        "--lake",
+        lake_arg,
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let before = table_files(&lake);
+
+    // A query in flight holds the readers' lock shared, as `ctlake query` does while it runs.
+    let reader = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lake.join("_ctlake/readers"))
+        .unwrap();
+    reader.lock_shared().unwrap();
+    let r = run(&["compact", "--lake", lake_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let during = table_files(&lake);
+    for f in &before {
+        assert!(
+            during.contains(f),
+            "{} deleted under a running query",
+            f.display()
+        );
+    }
+    // The table already is the compacted one.
+    assert_eq!(committed_files(&lake).len(), expected.partitions.len());
+    let r = count(&lake);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("n\n{}", expected.events),
+        "{}",
+        r.stderr
+    );
+    drop(reader);
+
+    // The next writer deletes them; a directory reader then sees each event once.
+    let r = run(&["vacuum", "--lake", lake_arg]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let after = table_files(&lake);
+    assert_eq!(after, committed_files(&lake));
+    if let Some(n) = duckdb(&format!(
+        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/cloudtrail/**/*.parquet')\").fetchall()[0][0])",
+        lake.display()
+    )) {
+        assert_eq!(n, expected.events.to_string());
+    }
+}
