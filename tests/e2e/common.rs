@@ -330,3 +330,37 @@ pub fn sample_lake() -> (tempfile::TempDir, PathBuf, Expected) {
     let expected = expected(&[&data]);
     (dir, lake, expected)
 }
+
+/// The user agent of [`hostile_lake`]'s one event: erase the screen, write the clipboard
+/// (OSC 52), set the title, return the carriage, reverse the text, raw HTML.
+pub const HOSTILE_AGENT: &str =
+    "evil\u{1b}[2J\u{1b}]52;c;aGk=\u{7}\u{1b}]0;title\u{7}\r\u{202e}gpj|<b>x</b>";
+
+/// [`HOSTILE_AGENT`] as the human-facing outputs must show it.
+pub const HOSTILE_SHOWN: &str = "evil\\x1b[2J\\x1b]52;c;aGk=\\x07\\x1b]0;title\\x07\\r\\u{202e}gpj";
+
+/// A lake of one root-user event (so the security report shows it) whose user agent holds
+/// terminal escape sequences.
+pub fn hostile_lake(dir: &Path) -> PathBuf {
+    let record = serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+        "eventTime": "2026-11-01T00:00:00Z",
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "eventType": "AwsApiCall",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.1",
+        "eventID": "e-hostile",
+        "readOnly": true,
+        "userAgent": HOSTILE_AGENT,
+    });
+    let src = dir.join("hostile");
+    write_gz(
+        &src.join("a.json.gz"),
+        &serde_json::json!({"Records": [record]}).to_string(),
+    );
+    let lake = dir.join("hostile-lake");
+    ingest(&lake, &[&src], 0);
+    lake
+}

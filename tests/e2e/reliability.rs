@@ -150,3 +150,65 @@ fn replaced_files_wait_for_running_queries_then_go() {
         assert_eq!(n, expected.events.to_string());
     }
 }
+
+#[test]
+fn escape_sequences_in_values_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = hostile_lake(dir.path());
+    let l = lake.to_str().unwrap();
+    let sql = "SELECT useragent FROM cloudtrail";
+    for format in ["table", "markdown"] {
+        let r = run(&["query", "--format", format, "--lake", l, sql]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(!r.stdout.contains('\u{1b}'), "{format}: {:?}", r.stdout);
+        assert!(!r.stdout.contains('\r'), "{format}: {:?}", r.stdout);
+        assert!(!r.stdout.contains('\u{202e}'), "{format}: {:?}", r.stdout);
+        assert!(r.stdout.contains(HOSTILE_SHOWN), "{format}: {}", r.stdout);
+    }
+    let r = run(&["query", "--format", "markdown", "--lake", l, sql]);
+    assert!(
+        r.stdout.contains("gpj\\|&lt;b&gt;x&lt;/b&gt;"),
+        "{}",
+        r.stdout
+    );
+    // JSON escapes controls as JSON does; what it decodes to is the stored value.
+    let r = run(&["query", "--format", "json", "--lake", l, sql]);
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v[0]["useragent"], HOSTILE_AGENT);
+    // CSV into a file (not a terminal) keeps the bytes.
+    let out = dir.path().join("agents.csv");
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+        "--lake",
+        l,
+        sql,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(csv.contains("\u{1b}]52;c;aGk="), "{csv:?}");
+
+    // The report's Markdown shows the value escaped and passes no HTML through.
+    let report = dir.path().join("report");
+    let r = run(&[
+        "report",
+        "--lake",
+        l,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2027-01-01",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains(HOSTILE_SHOWN), "{md}");
+    assert!(!md.contains('\u{1b}') && !md.contains("<b>"), "{md:?}");
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(!html.contains("<b>x</b>"));
+}

@@ -317,3 +317,30 @@ fn the_shell_answers_after_a_compaction_in_another_terminal() {
     );
     say(&mut p, "\\q");
 }
+
+#[test]
+fn escape_sequences_are_shown_in_the_shell_and_in_csv_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = crate::common::hostile_lake(dir.path());
+    let mut p = shell(&lake, &dir.path().join("history"));
+    for mode in ["\\x off", "\\x on"] {
+        say(&mut p, mode);
+        say(&mut p, "SELECT useragent AS agent FROM cloudtrail;");
+        let shown = expect(&mut p, "(1 row)");
+        assert!(shown.contains("evil\\x1b[2J\\x1b]52;c;aGk="), "{shown:?}");
+        assert!(!shown.contains("\u{1b}]52"), "{mode}: {shown:?}");
+        assert!(!shown.contains('\u{202e}'), "{mode}: {shown:?}");
+    }
+    say(&mut p, "\\q");
+
+    // `ctlake query --format csv` with a terminal for standard output.
+    let mut c: Command = ctlake();
+    c.args(["query", "--format", "csv", "--lake"])
+        .arg(&lake)
+        .arg("SELECT useragent FROM cloudtrail")
+        .env("NO_COLOR", "1");
+    let mut p = spawn_command(c, Some(TIMEOUT_MS)).unwrap();
+    let shown = p.exp_eof().unwrap();
+    assert!(shown.contains(crate::common::HOSTILE_SHOWN), "{shown:?}");
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+}

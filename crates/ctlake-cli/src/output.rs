@@ -9,7 +9,7 @@ use std::time::Instant;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use ctlake_query::aws::{QueryStatistics, write_query_results};
-use ctlake_query::display::{display_options, string_rows};
+use ctlake_query::display::{display_options, escape_batch, escape_controls, safe_rows};
 use ctlake_query::{Error, Execution, Lake, ScanStatistics};
 use datafusion::prelude::DataFrame;
 
@@ -60,19 +60,22 @@ pub struct Written {
     pub statistics: ScanStatistics,
 }
 
-/// Runs a planned statement and writes its result in `format`.
+/// Runs a planned statement and writes its result in `format`. Values shown to a person
+/// (table, Markdown, and CSV or TSV when `terminal`) have control characters escaped (see
+/// [`escape_controls`]); JSON escapes them its own way; files keep the bytes.
 pub async fn write(
     lake: &Lake,
     frame: DataFrame,
     format: Format,
     out: &mut (dyn Write + Send),
     started: Instant,
+    terminal: bool,
 ) -> anyhow::Result<Written> {
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
     let mut stream = lake.execute(frame).await?;
     let rows = match format {
         Format::Csv | Format::Tsv | Format::Ndjson | Format::Parquet => {
-            stream_rows(&mut stream, format, schema, out).await?
+            stream_rows(&mut stream, format, schema, out, terminal).await?
         }
         Format::Table | Format::Json | Format::Markdown | Format::Lake => {
             // Laid-out formats: the whole result first.
@@ -112,6 +115,7 @@ async fn stream_rows(
     format: Format,
     schema: SchemaRef,
     out: &mut (dyn Write + Send),
+    terminal: bool,
 ) -> anyhow::Result<u64> {
     /// The writers' one difference that matters here.
     enum Writer<'a> {
@@ -138,6 +142,7 @@ async fn stream_rows(
         let batch = batch?;
         rows += batch.num_rows() as u64;
         match &mut w {
+            Writer::Csv(w) if terminal => w.write(&escape_batch(&batch)?)?,
             Writer::Csv(w) => w.write(&batch)?,
             Writer::Ndjson(w) => w.write(&batch)?,
             Writer::Parquet(w) => w.write(&batch)?,
@@ -155,16 +160,24 @@ async fn stream_rows(
     Ok(rows)
 }
 
-/// An aligned text table; an empty result prints its column names and `(0 rows)`.
+/// An aligned text table, laid out as Arrow's pretty printer does; an empty result prints its
+/// column names and `(0 rows)`.
 fn table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> anyhow::Result<()> {
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| escape_controls(f.name()).into_owned())
+        .collect();
     if batches.iter().all(|b| b.num_rows() == 0) {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         writeln!(out, "{}", names.join(" | "))?;
         writeln!(out, "(0 rows)")?;
         return Ok(());
     }
-    let table =
-        arrow::util::pretty::pretty_format_batches_with_options(batches, &display_options(false))?;
+    let mut table = comfy_table::Table::new();
+    table.load_preset("||--+-++|    ++++++").set_header(names);
+    for row in safe_rows(batches, &display_options(false))? {
+        table.add_row(row.into_iter().map(|v| v.unwrap_or_else(|| "NULL".into())));
+    }
     writeln!(out, "{table}")?;
     Ok(())
 }
@@ -188,11 +201,11 @@ fn markdown(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> anyhow::Result<()> {
-    let escape = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let escape = ctlake_query::display::markdown_cell;
     let names: Vec<String> = schema.fields().iter().map(|f| escape(f.name())).collect();
     writeln!(out, "| {} |", names.join(" | "))?;
     writeln!(out, "|{}", "---|".repeat(names.len()))?;
-    for row in string_rows(batches, &display_options(false))? {
+    for row in safe_rows(batches, &display_options(false))? {
         let cells: Vec<String> = row
             .iter()
             .map(|v| v.as_deref().map_or(String::new(), escape))

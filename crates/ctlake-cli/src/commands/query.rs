@@ -90,6 +90,8 @@ struct Sink {
     out: Box<dyn Write + Send>,
     format: Format,
     stats: bool,
+    /// Standard output on a terminal: CSV and TSV show control characters escaped.
+    terminal: bool,
 }
 
 impl Args {
@@ -125,6 +127,7 @@ impl Args {
             out,
             format: self.format,
             stats: self.stats,
+            terminal: self.output.is_none() && io::stdout().is_terminal(),
         };
         global.runtime()?.block_on(async {
             let lake = global.open(&self.lake.lake).await?;
@@ -188,7 +191,16 @@ async fn write_result(
     started: Instant,
     sql: &str,
 ) -> anyhow::Result<u8> {
-    let written = match output::write(lake, frame, sink.format, sink.out.as_mut(), started).await {
+    let written = match output::write(
+        lake,
+        frame,
+        sink.format,
+        sink.out.as_mut(),
+        started,
+        sink.terminal,
+    )
+    .await
+    {
         Ok(w) => w,
         Err(e) => match e.downcast::<Error>() {
             Ok(e) => return Ok(print_query_error(&e, sql)),
@@ -228,6 +240,7 @@ pub async fn print_table(lake: &Lake, frame: DataFrame) -> anyhow::Result<u8> {
         out: Box::new(BufWriter::new(io::stdout())),
         format: Format::Table,
         stats: false,
+        terminal: io::stdout().is_terminal(),
     };
     write_result(lake, frame, &mut sink, Instant::now(), "").await
 }

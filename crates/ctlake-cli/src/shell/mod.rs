@@ -655,14 +655,14 @@ async fn collect(
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let mut w = io::BufWriter::new(file);
-        let written = output::write(lake, frame, format, &mut w, started).await?;
+        let written = output::write(lake, frame, format, &mut w, started, false).await?;
         w.flush()?;
         let rows = written.rows;
         return Ok((Outcome::File { rows }, written.statistics));
     }
     if format != Format::Table {
         let mut text = Vec::new();
-        let written = output::write(lake, frame, format, &mut text, started).await?;
+        let written = output::write(lake, frame, format, &mut text, started, true).await?;
         return Ok((Outcome::Text { text }, written.statistics));
     }
     let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());

@@ -19,17 +19,14 @@ pub enum Expanded {
 /// Values as display strings (`NULL` for null), row by row.
 pub fn cells(batches: &[RecordBatch]) -> anyhow::Result<Vec<Vec<String>>> {
     Ok(
-        ctlake_query::display::string_rows(
-            batches,
-            &ctlake_query::display::display_options(false),
-        )?
-        .into_iter()
-        .map(|row| {
-            row.into_iter()
-                .map(|v| v.unwrap_or_else(|| "NULL".into()).replace('\n', " "))
-                .collect()
-        })
-        .collect(),
+        ctlake_query::display::safe_rows(batches, &ctlake_query::display::display_options(false))?
+            .into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .collect()
+            })
+            .collect(),
     )
 }
 
@@ -52,7 +49,11 @@ pub fn render(
     width: usize,
     expanded: Expanded,
 ) -> String {
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| ctlake_query::display::escape_controls(f.name()).into_owned())
+        .collect();
     let records = match expanded {
         Expanded::On => true,
         Expanded::Off => false,

@@ -7,14 +7,12 @@ use super::{Report, heading};
 /// Rows shown per table (the CSV and JSON files hold them all).
 const TABLE_ROWS: usize = 50;
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
+use crate::display::markdown_cell as cell;
 
 /// The Markdown text.
 pub(super) fn render(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# {}\n\n{}\n", r.title, r.description);
+    let _ = writeln!(out, "# {}\n\n{}\n", cell(&r.title), cell(&r.description));
     let _ = writeln!(
         out,
         "- Time range: {} .. {} (UTC)\n- Events in range: {}\n- Findings: {}\n",
@@ -37,8 +35,8 @@ pub(super) fn render(r: &Report) -> String {
         let _ = writeln!(
             out,
             "\n## {}\n\n{} ({} rows; `ctlake query --saved {}`)\n",
-            heading(s),
-            s.query.description,
+            cell(&heading(s)),
+            cell(&s.query.description),
             s.rows.len(),
             s.query.name
         );
