@@ -212,3 +212,75 @@ fn escape_sequences_in_values_never_reach_the_terminal() {
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(!html.contains("<b>x</b>"));
 }
+
+#[test]
+fn a_detection_overridden_by_the_lake_is_announced_and_can_be_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = hostile_lake(dir.path());
+    let l = lake.to_str().unwrap();
+    // Whoever can write the lake's folder switches the root detection off.
+    let builtin =
+        std::fs::read_to_string(repo_root().join("queries/root-account-use.sql")).unwrap();
+    let queries = lake.join("queries");
+    std::fs::create_dir_all(&queries).unwrap();
+    let override_file = queries.join("root-account-use.sql");
+    std::fs::write(
+        &override_file,
+        builtin.replace("ORDER BY eventtime", "AND false ORDER BY eventtime"),
+    )
+    .unwrap();
+    let report = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut a = vec![
+            "report",
+            "--lake",
+            l,
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2027-01-01",
+            "--fail-on-findings",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        (run(&a), out)
+    };
+    let (r, out) = report("overridden", &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warning = format!(
+        "saved query root-account-use is overridden: {} replaces the built-in query",
+        override_file.canonicalize().unwrap().display()
+    );
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains(&format!("**Warning:** {warning}")), "{md}");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("class=\"override\""));
+
+    // --builtin-only runs the built-in detection: the root call is a finding (exit 3).
+    let (r, out) = report("builtin", &["--builtin-only"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(!r.stderr.contains("overridden"), "{}", r.stderr);
+    let csv = std::fs::read_to_string(out.join("root-account-use.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+
+    // The same for one saved query, and the listing marks it.
+    let r = run(&[
+        "query",
+        "--lake",
+        l,
+        "--saved",
+        "root-account-use",
+        "--from",
+        "2026-01-01",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&warning), "{}", r.stderr);
+    let r = run(&["saved", "--lake", l]);
+    assert!(
+        r.stdout.contains("OVERRIDES the built-in query"),
+        "{}",
+        r.stdout
+    );
+}

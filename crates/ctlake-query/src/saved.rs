@@ -220,6 +220,35 @@ pub fn value_of(param: &Param, text: &str) -> Result<ScalarValue> {
 #[derive(Debug, Default)]
 pub struct Library {
     queries: BTreeMap<String, SavedQuery>,
+    overrides: Vec<Override>,
+}
+
+/// A saved query that replaces one of the same name from a farther folder or the built-in
+/// library. Whoever can write a lake's `queries/` folder could switch a detection off this way,
+/// so the CLI and reports announce every override they use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    /// The query's name.
+    pub name: String,
+    /// The file that wins.
+    pub by: PathBuf,
+    /// What it replaces.
+    pub replaces: Origin,
+}
+
+impl std::fmt::Display for Override {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let replaced = match &self.replaces {
+            Origin::BuiltIn => "the built-in query".to_string(),
+            Origin::File(p) => p.display().to_string(),
+        };
+        write!(
+            f,
+            "saved query {} is overridden: {} replaces {replaced}",
+            self.name,
+            self.by.display()
+        )
+    }
 }
 
 impl Library {
@@ -273,8 +302,35 @@ impl Library {
         Ok(lib)
     }
 
+    /// The built-in library alone, ignoring every folder (`--builtin-only`).
+    pub fn built_in() -> Result<Self> {
+        Self::with_folders(&[])
+    }
+
     fn add(&mut self, q: SavedQuery) {
+        if let (Some(old), Origin::File(by)) = (self.queries.get(&q.name), &q.origin) {
+            // Through a chain of folders, what matters is what was replaced first.
+            let replaces = self
+                .override_of(&q.name)
+                .map_or_else(|| old.origin.clone(), |o| o.replaces.clone());
+            self.overrides.retain(|o| o.name != q.name);
+            self.overrides.push(Override {
+                name: q.name.clone(),
+                by: by.clone(),
+                replaces,
+            });
+        }
         self.queries.insert(q.name.clone(), q);
+    }
+
+    /// Every query that replaces another of its name (see [`Override`]).
+    pub fn overrides(&self) -> &[Override] {
+        &self.overrides
+    }
+
+    /// The override of the query called `name`, if it has one.
+    pub fn override_of(&self, name: &str) -> Option<&Override> {
+        self.overrides.iter().find(|o| o.name == name)
     }
 
     /// The query called `name`.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use ctlake_query::{Error, Lake, saved};
+use ctlake_query::{Error, Lake};
 use datafusion::prelude::DataFrame;
 
 use crate::Global;
@@ -34,6 +34,8 @@ pub struct Args {
     file: Option<PathBuf>,
     #[command(flatten)]
     lake: LakeArg,
+    #[command(flatten)]
+    library: super::saved::LibraryArg,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -132,7 +134,9 @@ impl Args {
         global.runtime()?.block_on(async {
             let lake = global.open(&self.lake.lake).await?;
             match query {
-                Query::Saved { name, params } => run_saved(&lake, &name, &params, &mut sink).await,
+                Query::Saved { name, params } => {
+                    run_saved(&lake, &self.library, &name, &params, &mut sink).await
+                }
                 Query::Sql(sql) => run_sql(&lake, &sql, &mut sink).await,
             }
         })
@@ -141,15 +145,19 @@ impl Args {
 
 async fn run_saved(
     lake: &Lake,
+    library: &super::saved::LibraryArg,
     name: &str,
     params: &BTreeMap<String, String>,
     sink: &mut Sink,
 ) -> anyhow::Result<u8> {
-    let library = saved::Library::standard(lake.root())?;
+    let library = library.library(lake.root())?;
     let query = match library.get(name) {
         Ok(q) => q,
         Err(e) => return Ok(print_query_error(&e, "")),
     };
+    if let Some(o) = library.override_of(name) {
+        super::saved::warn_override(o);
+    }
     let started = Instant::now();
     let planned = match lake.saved(query, params).await {
         Ok(p) => p,

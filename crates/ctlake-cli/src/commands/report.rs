@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::NaiveDateTime;
 use ctlake_query::report::Spec;
-use ctlake_query::saved;
 
 use crate::args::{self, LakeArg};
 use crate::format::count;
@@ -21,6 +20,8 @@ pub struct Args {
     spec: String,
     #[command(flatten)]
     lake: LakeArg,
+    #[command(flatten)]
+    library: super::saved::LibraryArg,
     /// Start: -15m, -36h, -7d, -2w, today, yesterday, now or an ISO date.
     #[arg(
         long,
@@ -58,13 +59,16 @@ impl Args {
         };
         global.runtime()?.block_on(async {
             let lake = global.open(&self.lake.lake).await?;
-            let library = saved::Library::standard(lake.root())?;
+            let library = self.library.library(lake.root())?;
             let started = Instant::now();
             let r =
                 match ctlake_query::report::run(&lake, &library, &spec, self.from, self.to).await {
                     Ok(r) => r,
                     Err(e) => return Ok(print_query_error(&e, "")),
                 };
+            for o in &r.overrides {
+                super::saved::warn_override(o);
+            }
             r.write(&self.out)?;
             let findings = r.findings();
             let mut stdout = io::stdout().lock();

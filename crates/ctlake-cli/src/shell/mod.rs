@@ -136,6 +136,9 @@ pub fn run(
         }
     };
     let library = saved::Library::standard(lake.root())?;
+    for o in library.overrides() {
+        crate::commands::saved::warn_override(o);
+    }
     let mut shell = Shell {
         runtime,
         lake: Arc::new(lake),

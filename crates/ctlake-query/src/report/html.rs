@@ -24,6 +24,7 @@ th { background: #f0f2f6; font-weight: 600; }
 td { max-width: 420px; overflow-wrap: anywhere; }
 .meta { color: #6a7283; margin: 0 0 8px; font-size: 12px; }
 .finding { color: #b3261e; font-weight: 600; }
+.override { color: #b3261e; border-left: 4px solid #b3261e; padding-left: .5em; }
 .clear { color: #2e7d32; }
 .chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 .chart .label { font-size: 12px; fill: #1d2330; }
@@ -54,6 +55,13 @@ pub(super) fn render(r: &Report) -> String {
         r.events,
         r.findings()
     );
+    for o in &r.overrides {
+        let _ = write!(
+            out,
+            "<p class=\"override\"><strong>Warning:</strong> {}</p>",
+            escape(&o.to_string())
+        );
+    }
     out.push_str(
         "<table><thead><tr><th>Query</th><th>What it finds</th><th>Rows</th></tr></thead><tbody>",
     );

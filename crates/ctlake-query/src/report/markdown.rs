@@ -21,6 +21,9 @@ pub(super) fn render(r: &Report) -> String {
         r.events,
         r.findings()
     );
+    for o in &r.overrides {
+        let _ = writeln!(out, "> **Warning:** {}\n", cell(&o.to_string()));
+    }
     let _ = writeln!(out, "| query | what it finds | rows |\n|---|---|---|");
     for s in &r.sections {
         let _ = writeln!(

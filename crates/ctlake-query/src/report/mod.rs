@@ -133,6 +133,9 @@ pub struct Report {
     pub events: u64,
     /// The queries' results, in spec order.
     pub sections: Vec<Section>,
+    /// The report's queries that a folder's file overrides (see [`crate::saved::Override`]),
+    /// said at the top of the report: a replaced detection must not pass unnoticed.
+    pub overrides: Vec<crate::saved::Override>,
 }
 
 impl Report {
@@ -235,6 +238,11 @@ pub async fn run(
         from,
         to,
         events,
+        overrides: spec
+            .queries
+            .iter()
+            .filter_map(|item| library.override_of(&item.name).cloned())
+            .collect(),
         sections,
     })
 }
