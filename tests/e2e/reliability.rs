@@ -284,3 +284,92 @@ fn a_detection_overridden_by_the_lake_is_announced_and_can_be_refused() {
         r.stdout
     );
 }
+
+/// What a Python script prints (an independent count).
+fn python(script: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A query whose `WHERE` is `terms` joined by `op`.
+fn chain_query(dir: &Path, name: &str, terms: &[String], op: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let sql = format!(
+        "SELECT count(*) AS n FROM cloudtrail WHERE {}",
+        terms.join(&format!(" {op} "))
+    );
+    std::fs::write(&path, sql).unwrap();
+    path
+}
+
+#[test]
+fn ten_thousand_or_terms_answer_and_deeper_nesting_is_refused_cleanly() {
+    let (dir, lake, _) = sample_lake();
+    let l = lake.to_str().unwrap();
+    // An IOC list of 10,000 addresses, two of them in the sample (the Python reader counts
+    // their events independently).
+    let mut terms: Vec<String> = (0..10_000)
+        .map(|i| {
+            format!(
+                "sourceipaddress = '10.{}.{}.{}'",
+                i / 65536,
+                i / 256 % 256,
+                i % 256
+            )
+        })
+        .collect();
+    terms[4000] = "sourceipaddress = '203.0.113.66'".into();
+    terms[9999] = "useragent LIKE '%no-such-agent%'".into();
+    let file = chain_query(dir.path(), "ioc.sql", &terms, "OR");
+    let events = python(&format!(
+        "import gzip, json, pathlib\n\
+         ids = set()\n\
+         for p in pathlib.Path('{}').rglob('*.json.gz'):\n    \
+             for r in json.load(gzip.open(p)).get('Records', []):\n        \
+                 if r.get('sourceIPAddress') == '203.0.113.66': ids.add(r['eventID'])\n\
+         print(len(ids))",
+        repo_root().join("data").display()
+    ));
+    assert_ne!(events, "0");
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        l,
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.trim(), format!("n\n{events}"));
+
+    // Mixed predicates ANDed 10,000 times, and `1 + 1 + ...`: refused with a reason, exit 1.
+    let terms: Vec<String> = (0..10_000)
+        .map(|i| format!("length(useragent) + {i} <> 0"))
+        .collect();
+    let file = chain_query(dir.path(), "and.sql", &terms, "AND");
+    let r = run(&["query", "--lake", l, "-f", file.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("10000 terms joined by AND (at most 1000)"),
+        "{}",
+        r.stderr
+    );
+    let plus = vec!["1".to_string(); 10_000].join(" + ");
+    let r = run(&["query", "--lake", l, &format!("SELECT {plus}")]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nested more than 500 levels"),
+        "{}",
+        r.stderr
+    );
+}

@@ -54,6 +54,7 @@ pub fn translate(sql: &str, lake_id: &str) -> Result<Translated> {
         .map_err(|e| scanned.syntax_error(sql, &e.strip_backtrace()))?;
     let mut statements = Vec::with_capacity(parsed.len());
     for mut statement in parsed {
+        balance_chains(&mut statement)?;
         check_read_only(&statement)?;
         rewrite(&mut statement)?;
         statements.push(statement);
@@ -69,6 +70,185 @@ pub fn translate(sql: &str, lake_id: &str) -> Result<Translated> {
         statements,
         notices: scanned.notices,
     })
+}
+
+/// Operands from which a chain of `OR` (or `AND`) is rebuilt as a balanced tree.
+const LONG_CHAIN: usize = 32;
+
+/// How deep expressions may nest once chains are balanced.
+pub const MAX_EXPR_DEPTH: usize = 500;
+
+/// The most terms an `AND` chain may have once lists are folded: DataFusion rebuilds
+/// conjunctions as left-nested chains wherever it moves filters, and recurses once per term.
+pub const MAX_AND_TERMS: usize = 1000;
+
+/// Rebuilds long chains of `OR` and of `AND`. The parser nests `a OR b OR c ...` to the left,
+/// one level per term, and planning and evaluation recurse once per level: a list of 10,000
+/// IOCs overflowed the stack. Both operators are associative in SQL's three-valued logic, so
+/// terms `x = literal` of one `x` joined by `OR` become `x IN (...)` (and `x <> literal`
+/// joined by `AND` become `x NOT IN (...)`: the same truth values, NULLs included, and a hash
+/// lookup instead of a scan of the terms), and the remaining terms of an `OR` are rebuilt as
+/// a balanced tree (depth log2 of the terms). Chains are taken apart and rebuilt without
+/// recursion, before anything else walks the tree.
+fn balance_chains(statement: &mut DFStatement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
+    /// Balances chains on the way down, and counts how deep expressions nest: what still
+    /// nests deeper than [`MAX_EXPR_DEPTH`] (`1 + 1 + ...` of thousands of terms) is refused
+    /// before anything recurses through it.
+    struct Balancer {
+        depth: usize,
+    }
+    impl VisitorMut for Balancer {
+        type Break = Error;
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
+            if let Err(e) = balance(expr) {
+                return ControlFlow::Break(e);
+            }
+            self.depth += 1;
+            if self.depth > MAX_EXPR_DEPTH {
+                return ControlFlow::Break(Error::Limit {
+                    what: format!(
+                        "expressions nested more than {MAX_EXPR_DEPTH} levels deep \
+                         (a long chain of one operator other than AND and OR?)"
+                    ),
+                });
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, _: &mut Expr) -> ControlFlow<Error> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    match statement {
+        DFStatement::Explain(e) => balance_chains(&mut e.statement),
+        DFStatement::Statement(s) => match s.visit(&mut Balancer { depth: 0 }) {
+            ControlFlow::Break(e) => Err(e),
+            ControlFlow::Continue(()) => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn balance(expr: &mut Expr) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
+    let op = match expr {
+        Expr::BinaryOp {
+            op: op @ (BinaryOperator::Or | BinaryOperator::And),
+            left,
+            ..
+        } if matches!(left.as_ref(), Expr::BinaryOp { op: inner, .. } if inner == op) => op.clone(),
+        _ => return Ok(()),
+    };
+    // The terms, left to right.
+    let mut terms = Vec::new();
+    let mut stack = vec![std::mem::replace(expr, Expr::value(Value::Null))];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                stack.push(*right);
+                stack.push(*left);
+            }
+            other => terms.push(other),
+        }
+    }
+    let long = terms.len() > LONG_CHAIN;
+    if long {
+        terms = fold_lists(terms, &op);
+    }
+    if op == BinaryOperator::And && terms.len() > MAX_AND_TERMS {
+        return Err(Error::Limit {
+            what: format!(
+                "a condition of {} terms joined by AND (at most {MAX_AND_TERMS}); \
+                 a list of values is `column NOT IN (...)` or `column IN (...)`",
+                terms.len()
+            ),
+        });
+    }
+    fn build(mut terms: Vec<Expr>, op: &BinaryOperator, balanced: bool) -> Expr {
+        if !balanced || terms.len() <= 2 {
+            let mut it = terms.into_iter();
+            let first = it.next().unwrap_or(Expr::value(Value::Null));
+            return it.fold(first, |left, right| Expr::BinaryOp {
+                left: Box::new(left),
+                op: op.clone(),
+                right: Box::new(right),
+            });
+        }
+        let right = terms.split_off(terms.len() / 2);
+        Expr::BinaryOp {
+            left: Box::new(build(terms, op, true)),
+            op: op.clone(),
+            right: Box::new(build(right, op, true)),
+        }
+    }
+    *expr = build(terms, &op, long);
+    Ok(())
+}
+
+/// Folds the terms `x = literal` of an `OR` chain (`x <> literal` of an `AND` chain) into one
+/// `x IN (...)` (`x NOT IN (...)`) per `x`, where the first of them stood.
+fn fold_lists(terms: Vec<Expr>, op: &datafusion::sql::sqlparser::ast::BinaryOperator) -> Vec<Expr> {
+    use datafusion::sql::sqlparser::ast::BinaryOperator;
+    let (compare, negated) = match op {
+        BinaryOperator::Or => (BinaryOperator::Eq, false),
+        _ => (BinaryOperator::NotEq, true),
+    };
+    enum Slot {
+        Term(Expr),
+        List(Expr, Vec<Expr>),
+    }
+    let mut slots: Vec<Slot> = Vec::with_capacity(terms.len());
+    let mut lists: Vec<usize> = Vec::new();
+    for term in terms {
+        let (subject, value) = match term {
+            Expr::BinaryOp { left, op, right }
+                if op == compare && matches!(right.as_ref(), Expr::Value(_)) =>
+            {
+                (*left, *right)
+            }
+            Expr::BinaryOp { left, op, right }
+                if op == compare && matches!(left.as_ref(), Expr::Value(_)) =>
+            {
+                (*right, *left)
+            }
+            other => {
+                slots.push(Slot::Term(other));
+                continue;
+            }
+        };
+        let found = lists
+            .iter()
+            .copied()
+            .find(|i| matches!(&slots[*i], Slot::List(s, _) if *s == subject));
+        match found {
+            Some(i) => {
+                if let Slot::List(_, values) = &mut slots[i] {
+                    values.push(value);
+                }
+            }
+            None => {
+                lists.push(slots.len());
+                slots.push(Slot::List(subject, vec![value]));
+            }
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::Term(t) => t,
+            Slot::List(subject, mut values) if values.len() == 1 => Expr::BinaryOp {
+                left: Box::new(subject),
+                op: compare.clone(),
+                right: Box::new(values.remove(0)),
+            },
+            Slot::List(subject, values) => Expr::InList {
+                expr: Box::new(subject),
+                list: values,
+                negated,
+            },
+        })
+        .collect()
 }
 
 /// The SQL text with event data store names replaced, and where it was changed.

@@ -48,6 +48,13 @@ pub enum Error {
         /// What, and how to write it instead where there is a way.
         what: String,
     },
+    /// The query goes beyond one of ctlake's limits (expression depth, a function's output
+    /// size, the time allowed).
+    #[error("query refused: {what}")]
+    Limit {
+        /// Which limit, and how to stay within it.
+        what: String,
+    },
     /// A column or struct field that does not exist.
     #[error("unknown column {name}{}", .suggestion.as_ref().map(|s| format!("; did you mean {s}?")).unwrap_or_default())]
     UnknownColumn {
