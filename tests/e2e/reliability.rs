@@ -373,3 +373,133 @@ fn ten_thousand_or_terms_answer_and_deeper_nesting_is_refused_cleanly() {
         r.stderr
     );
 }
+
+/// Runs ctlake under `ulimit -v` (KiB), as a machine with that much memory would.
+fn run_limited(kib: u64, args: &[&str]) -> Run {
+    let bin = ctlake().get_program().to_owned();
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -v {kib}; exec \"$0\" \"$@\""))
+        .arg(bin)
+        .args(args)
+        .env_remove("CTLAKE_LAKE");
+    let out = c.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_gigabyte_string_in_a_small_gzip_is_rejected_and_the_rest_goes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let bomb = src.join("bomb.json.gz");
+    let g = std::process::Command::new("python3")
+        .arg(repo_root().join("tests/scripts/huge_record.py"))
+        .arg(&bomb)
+        .arg("3200")
+        .status()
+        .unwrap();
+    assert!(g.success());
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 20 << 20);
+    write_gz(
+        &src.join("good.json.gz"),
+        &format!(
+            "{{\"Records\":[{}]}}",
+            record("good-1", "eu-west-1", "2026-11-02T00:00:00Z")
+        ),
+    );
+    let lake = dir.path().join("lake");
+    // 2 GB of address space: the 3.2 GB string cannot be held, so it must not be.
+    let r = run_limited(
+        2_000_000,
+        &[
+            "ingest",
+            "--lake",
+            lake.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("3 written"), "{}", r.stdout);
+    let ids: Vec<String> = stored_ids(&committed_files(&lake))
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, ["good-1", "id-1", "id-3"]);
+    let rejects = files_under(&lake.join("_rejects"));
+    assert_eq!(rejects.len(), 1);
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&rejects[0]).unwrap().trim()).unwrap();
+    assert_eq!(line["record"], 2);
+    let reason = line["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("record of 3355443468 bytes at byte 266 is larger than the limit"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn events_on_thousands_of_dates_stay_within_the_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let day0 = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+    let mut records: Vec<String> = (0..5000)
+        .map(|i| {
+            let day = day0 + chrono::Duration::days(i);
+            record(&format!("d{i}"), "us-east-1", &format!("{day}T00:00:00Z"))
+        })
+        .collect();
+    // Times no CloudTrail has: rejected, not partitions of their own.
+    records.push(record("late", "us-east-1", "2263-01-01T00:00:00Z"));
+    records.push(record("zero", "us-east-1", "1970-01-01T00:00:00Z"));
+    write_gz(
+        &src.join("dates.json.gz"),
+        &format!("{{\"Records\":[{}]}}", records.join(",")),
+    );
+    let lake = dir.path().join("lake");
+    // Peak memory of the run, measured by the kernel for the child.
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import resource, subprocess, sys\n\
+             r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n\
+             print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+             print(r.stdout)",
+        ])
+        .arg(ctlake().get_program())
+        .args(["ingest", "--memory-budget", "16", "--lake"])
+        .arg(&lake)
+        .arg(&src)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut first = text.lines().next().unwrap().split(' ');
+    let code: i32 = first.next().unwrap().parse().unwrap();
+    let rss_kib: u64 = first.next().unwrap().parse().unwrap();
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("5,000 written"), "{text}");
+    assert!(text.contains("2 rejected"), "{text}");
+    // Before partitions counted against the budget, the decoder's 5,000 sets of builders
+    // alone took about 750 MB.
+    assert!(
+        rss_kib < 400_000,
+        "peak RSS {rss_kib} KiB with a 16 MB budget"
+    );
+    let rejects = std::fs::read_to_string(&files_under(&lake.join("_rejects"))[0]).unwrap();
+    assert!(rejects.contains("eventTime 2263-01-01T00:00:00Z is outside 1990-01-01 .. 2200-01-01"));
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT count(DISTINCT date_trunc('month', eventtime)) AS months FROM cloudtrail",
+    ]);
+    assert_eq!(r.stdout.trim(), "months\n165", "{}", r.stderr);
+}

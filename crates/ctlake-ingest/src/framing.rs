@@ -65,6 +65,15 @@ pub enum FrameError {
 
 const READ_CHUNK: usize = 256 * 1024;
 
+/// The largest record framed, by default. CloudTrail caps an event at 256 KB (it replaces
+/// larger parameters with `"omitted": true`), so this is generous; what is larger goes to the
+/// rejects, unread, and the file's other records are kept: a 3 MB gzip can hold a 3 GB string,
+/// and holding and decoding it would take the whole run down.
+pub const MAX_RECORD_BYTES: usize = 32 << 20;
+
+/// Bytes of an oversized record kept for the rejects, to say what it was.
+const OVERSIZED_PREFIX: usize = 4096;
+
 /// A streaming record framer over any reader.
 pub struct Framer<R> {
     reader: R,
@@ -79,6 +88,7 @@ pub struct Framer<R> {
     pin: Option<usize>,
     index: u64,
     stack: Vec<u8>,
+    max_record: usize,
 }
 
 #[derive(serde::Deserialize)]
@@ -114,7 +124,14 @@ impl<R: Read> Framer<R> {
             pin: None,
             index: 0,
             stack: Vec::new(),
+            max_record: MAX_RECORD_BYTES,
         }
+    }
+
+    /// Sets the largest record framed (see [`MAX_RECORD_BYTES`]).
+    pub fn with_max_record(mut self, bytes: usize) -> Self {
+        self.max_record = bytes.max(1);
+        self
     }
 
     /// Bytes of the stream consumed so far.
@@ -146,8 +163,11 @@ impl<R: Read> Framer<R> {
         Ok(self.index)
     }
 
-    /// The read buffer, for reuse by the next framer.
-    pub fn into_buffer(self) -> Vec<u8> {
+    /// The read buffer, for reuse by the next framer (not kept when a huge record grew it).
+    pub fn into_buffer(mut self) -> Vec<u8> {
+        if self.buf.len() > 16 * READ_CHUNK {
+            self.buf = Vec::new();
+        }
         self.buf
     }
 
@@ -254,6 +274,66 @@ impl<R: Read> Framer<R> {
         }
     }
 
+    /// When the value at `pos` (an object or array) is larger than the record limit, moves
+    /// past it without keeping it and returns its first bytes, offset and size; otherwise
+    /// leaves it in the buffer, complete, for `complete_value`.
+    fn skip_if_oversized(&mut self) -> Result<Option<(Vec<u8>, u64, u64)>, FrameError> {
+        loop {
+            match scan_value(&self.buf[self.pos..self.len], self.eof, &mut self.stack) {
+                Scan::Complete(_) | Scan::Invalid(..) => return Ok(None),
+                Scan::Incomplete => {
+                    let have = self.len - self.pos;
+                    if have >= self.max_record {
+                        break;
+                    }
+                    let want = have.min(self.max_record - have);
+                    if !self.fill(want)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        let offset = self.offset();
+        let prefix = self.buf[self.pos..self.len.min(self.pos + OVERSIZED_PREFIX)].to_vec();
+        // Brackets and strings, byte by byte, the consumed input dropped as it goes.
+        let (mut depth, mut in_string, mut escaped) = (Vec::new(), false, false);
+        loop {
+            while self.pos < self.len {
+                let c = self.buf[self.pos];
+                self.pos += 1;
+                if in_string {
+                    match c {
+                        _ if escaped => escaped = false,
+                        b'\\' => escaped = true,
+                        b'"' => in_string = false,
+                        _ => {}
+                    }
+                    continue;
+                }
+                match c {
+                    b'"' => in_string = true,
+                    b'{' | b'[' => depth.push(c),
+                    b'}' | b']' => {
+                        let open = depth.pop().unwrap_or(0);
+                        if (open == b'{') != (c == b'}') {
+                            return Err(self.syntax("mismatched bracket"));
+                        }
+                        if depth.is_empty() {
+                            let size = self.offset() - offset;
+                            return Ok(Some((prefix, offset, size)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !self.fill(0)? {
+                return Err(FrameError::Truncated {
+                    offset: self.offset(),
+                });
+            }
+        }
+    }
+
     fn next_index(&mut self) -> u64 {
         let i = self.index;
         self.index += 1;
@@ -276,6 +356,26 @@ impl<R: Read> Framer<R> {
                 b = self.expect_more()?;
             }
             first = false;
+            if matches!(mode, Mode::Records) && matches!(b, b'{' | b'[') {
+                if let Some((prefix, offset, size)) = self.skip_if_oversized()? {
+                    let index = self.next_index();
+                    let reason = format!(
+                        "record of {size} bytes at byte {offset} is larger than the limit of {} \
+                         bytes; skipped unread (the first {} bytes are kept here)",
+                        self.max_record,
+                        prefix.len()
+                    );
+                    f(Item::Bad(
+                        Frame {
+                            json: &prefix,
+                            offset,
+                            index,
+                        },
+                        reason,
+                    ));
+                    continue;
+                }
+            }
             // `complete_value` may move the buffer: take the start after it.
             let end = self.complete_value()?;
             let start = self.pos;
