@@ -439,7 +439,7 @@ fn a_gigabyte_string_in_a_small_gzip_is_rejected_and_the_rest_goes_in() {
     assert_eq!(line["record"], 2);
     let reason = line["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("record of 3355443468 bytes at byte 266 is larger than the limit"),
+        reason.starts_with("record of 3355443468 bytes at byte 266 is larger than the limit of 67108864"),
         "{reason}"
     );
 }

@@ -69,7 +69,7 @@ const READ_CHUNK: usize = 256 * 1024;
 /// larger parameters with `"omitted": true`), so this is generous; what is larger goes to the
 /// rejects, unread, and the file's other records are kept: a 3 MB gzip can hold a 3 GB string,
 /// and holding and decoding it would take the whole run down.
-pub const MAX_RECORD_BYTES: usize = 32 << 20;
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
 
 /// Bytes of an oversized record kept for the rejects, to say what it was.
 const OVERSIZED_PREFIX: usize = 4096;
