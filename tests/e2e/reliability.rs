@@ -439,7 +439,9 @@ fn a_gigabyte_string_in_a_small_gzip_is_rejected_and_the_rest_goes_in() {
     assert_eq!(line["record"], 2);
     let reason = line["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("record of 3355443468 bytes at byte 266 is larger than the limit of 67108864"),
+        reason.starts_with(
+            "record of 3355443468 bytes at byte 266 is larger than the limit of 67108864"
+        ),
         "{reason}"
     );
 }
@@ -502,4 +504,247 @@ fn events_on_thousands_of_dates_stay_within_the_memory_budget() {
         "SELECT count(DISTINCT date_trunc('month', eventtime)) AS months FROM cloudtrail",
     ]);
     assert_eq!(r.stdout.trim(), "months\n165", "{}", r.stderr);
+}
+
+fn flip_bit(path: &Path, at: usize) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = at.min(b.len() - 1);
+    b[i] ^= 0x10;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn verify_names_damage_and_repair_with_recheck_restores_every_event() {
+    let (_dir, lake, expected) = sample_lake();
+    let l = lake.to_str().unwrap();
+    let r = run(&["verify", "--lake", l, "--deep"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "{} events, {} eventjson re-hashed): 0 damaged, 0 unreferenced",
+            count_text(expected.events),
+            count_text(expected.events)
+        )),
+        "{}",
+        r.stdout
+    );
+
+    // One flipped bit in the largest data file.
+    let mut files = committed_files(&lake);
+    files.sort_by_key(|f| std::fs::metadata(f).unwrap().len());
+    let victim = files.last().unwrap().clone();
+    let rel = victim
+        .strip_prefix(&lake)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let victim_rows = column(&victim, "eventid").len() as u64;
+    flip_bit(&victim, 4000);
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(&format!("DAMAGED {rel}: its bytes changed")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(": 1 damaged, 0 unreferenced"),
+        "{}",
+        r.stdout
+    );
+
+    // Out of the table, then back from the sources.
+    let r = run(&["repair", "--drop-damaged", "--lake", l]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(&format!(
+            "dropped {rel}: {} events",
+            count_text(victim_rows)
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("ingest again with `ctlake ingest --recheck`")
+    );
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        l,
+        "SELECT count(*) AS n FROM cloudtrail",
+    ]);
+    assert_eq!(
+        r.stdout.trim(),
+        format!("n\n{}", expected.events - victim_rows)
+    );
+    let data = repo_root().join("data");
+    let r = run(&["ingest", "--recheck", "--lake", l, data.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("{} written", count_text(victim_rows))),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        l,
+        "SELECT count(*) AS n FROM cloudtrail",
+    ]);
+    assert_eq!(r.stdout.trim(), format!("n\n{}", expected.events));
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn a_damaged_file_is_named_by_ingest_which_goes_on_with_other_partitions() {
+    let (_dir, lake, expected) = sample_lake();
+    let l = lake.to_str().unwrap();
+    let mut files = committed_files(&lake);
+    files.sort();
+    let victim = files[0].clone();
+    let rel = victim
+        .strip_prefix(&lake)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Its footer overwritten: no reader can open it.
+    let mut b = std::fs::read(&victim).unwrap();
+    let n = b.len();
+    b[n - 40..n - 4].fill(0xff);
+    std::fs::write(&victim, b).unwrap();
+    let data = repo_root().join("data");
+    let r = run(&["ingest", "--recheck", "--lake", l, data.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("damaged: {rel}: unreadable data file")),
+        "{}",
+        r.stderr
+    );
+    // Every other partition was read and deduplicated as usual: nothing new there.
+    let victim_rows: u64 = expected.partitions[&partition_of(&victim)];
+    assert!(
+        r.stdout
+            .contains(&format!("{} written", count_text(victim_rows))),
+        "{}",
+        r.stdout
+    );
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains(&format!("DAMAGED {rel}")), "{}", r.stdout);
+}
+
+#[test]
+fn a_deleted_log_entry_is_found_and_the_lake_comes_back_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = deliveries(dir.path(), "3000", "19");
+    let expected = expected(&[&src]);
+    let parts = split(&src, dir.path(), 3);
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    for p in &parts {
+        let r = run(&[
+            "ingest",
+            "--quiet",
+            "--no-compact",
+            "--lake",
+            l,
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let log = lake.join("_ctlake/log");
+    // A middle entry gone: readers refuse to answer from part of the lake.
+    let second = log.join("00000000000000000002.json");
+    let saved = std::fs::read(&second).unwrap();
+    std::fs::remove_file(&second).unwrap();
+    let r = count(&lake);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("the commit log has a gap: entry 2 is missing"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout
+            .contains("DAMAGED _ctlake/log: the commit log has a gap"),
+        "{}",
+        r.stdout
+    );
+    std::fs::write(&second, saved).unwrap();
+
+    // The last entry gone: no gap to see, but its files are named by no commit.
+    std::fs::remove_file(log.join("00000000000000000003.json")).unwrap();
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stdout.contains("UNREFERENCED cloudtrail/"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("a directory reader (DuckDB, Athena) counts it")
+    );
+    let r = run(&["repair", "--lake", l]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The sources of the lost commit are no longer recorded: ingesting again restores them.
+    let r = run(&["ingest", "--quiet", "--lake", l, src.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&["verify", "--lake", l]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        count(&lake).stdout.trim(),
+        format!("n\n{}", expected.events)
+    );
+    if let Some(n) = duckdb(&format!(
+        "import duckdb; print(duckdb.sql(\"SELECT count(*) FROM read_parquet('{}/cloudtrail/**/*.parquet')\").fetchall()[0][0])",
+        lake.display()
+    )) {
+        assert_eq!(n, expected.events.to_string());
+    }
+
+    // The identity file gone: readers and writers say so, and no new ID is minted.
+    std::fs::remove_file(lake.join("_ctlake/lake.json")).unwrap();
+    let r = count(&lake);
+    assert!(
+        r.stderr
+            .contains("_ctlake/lake.json is missing but the commit log holds"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["ingest", "--lake", l, src.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("will not mint a new event data store ID"),
+        "{}",
+        r.stderr
+    );
+    assert!(!lake.join("_ctlake/lake.json").exists());
+}
+
+/// A count as the CLI prints it (`3,036`).
+fn count_text(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

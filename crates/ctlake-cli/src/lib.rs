@@ -39,6 +39,8 @@ pub const EXIT_USAGE: u8 = 1;
 pub const EXIT_PARTIAL: u8 = 2;
 /// Exit code: a query failed (syntax, unknown column, refused statement, ...).
 pub const EXIT_QUERY: u8 = 1;
+/// Exit code: `ctlake verify` (or `repair`) found damage.
+pub const EXIT_DAMAGED: u8 = 1;
 /// Exit code: `ctlake report --fail-on-findings` and a detection query returned rows.
 pub const EXIT_FINDINGS: u8 = 3;
 

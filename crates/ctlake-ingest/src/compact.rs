@@ -84,6 +84,9 @@ pub struct CompactReport {
     pub seconds: f64,
     /// Partitions left as they were because another writer compacted them first (S3).
     pub conflicts: usize,
+    /// Partitions left as they were because one of their files could not be read (the path
+    /// is the partition's folder).
+    pub damaged: Vec<crate::FileProblem>,
 }
 
 /// Compacts the lake's partitions (see the module docs). Takes the write lock.
@@ -136,8 +139,18 @@ pub(crate) fn compact_locked(
             .par_iter()
             .map(|(key, files)| rewrite(store, &schema, &run, key, files, opts.target_bytes))
             .collect();
-        for ((_, old), new) in round.iter().zip(staged) {
-            let new = new?;
+        for ((key, old), new) in round.iter().zip(staged) {
+            let new = match new {
+                // A damaged input leaves its partition as it is; the others are compacted.
+                Err(e @ (crate::Error::Parquet(_) | crate::Error::Arrow(_))) => {
+                    report.damaged.push(crate::FileProblem {
+                        path: key.dir(),
+                        reason: format!("not compacted, a file of it cannot be read: {e}"),
+                    });
+                    continue;
+                }
+                other => other?,
+            };
             let entry = Commit {
                 seq: 0,
                 run: run.clone(),
@@ -295,6 +308,7 @@ mod tests {
             bytes: 1,
             min_time_us: min,
             max_time_us: max,
+            sha256: None,
         }
     }
 

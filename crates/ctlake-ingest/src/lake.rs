@@ -41,18 +41,24 @@ impl LakeWriter {
     /// Opens an existing lake: a local folder or `s3://bucket/prefix`.
     pub fn open(location: impl AsRef<OsStr>) -> Result<Self> {
         let location = Location::parse(&location.as_ref().to_string_lossy())?;
-        let no_lake = || Error::Lake {
-            location: location.to_string(),
-            message: "no lake here (run `ctlake ingest` first)".into(),
-        };
         if let Location::Local(p) = &location
-            && !p.join(layout::LAKE_FILE).is_file()
+            && !p.join(layout::META_DIR).is_dir()
         {
-            return Err(no_lake());
+            return Err(Error::Lake {
+                location: location.to_string(),
+                message: "no lake here (run `ctlake ingest` first)".into(),
+            });
         }
         let store = LakeStore::open(&location, false)?;
-        let info = manifest::lake_info(&store, false)?.ok_or_else(no_lake)?;
-        Ok(Self { store, info })
+        match manifest::lake_info(&store, false)? {
+            Some(info) => Ok(Self { store, info }),
+            None => Err(Error::Lake {
+                location: location.to_string(),
+                message: store.block_on(ctlake_store::log::missing_identity(
+                    store.object_store().as_ref(),
+                )),
+            }),
+        }
     }
 
     /// Opens the lake at a local folder or `s3://bucket/prefix`, creating it if needed.

@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod remote;
 pub mod source;
 mod store;
+pub mod verify;
 mod writer;
 
 pub use compact::{CompactOptions, CompactReport, compact};

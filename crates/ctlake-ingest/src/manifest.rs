@@ -96,6 +96,12 @@ pub fn lake_info(store: &LakeStore, create: bool) -> Result<Option<LakeInfo>> {
     if !create {
         return Ok(None);
     }
+    if !store.list(layout::LOG_DIR)?.is_empty() {
+        return Err(Error::Lake {
+            location: store.location(),
+            message: store.block_on(ctlake_store::log::missing_identity(object_store.as_ref())),
+        });
+    }
     let info = LakeInfo {
         id: uuid::Uuid::new_v4().to_string(),
         created: Utc::now().to_rfc3339(),
@@ -359,6 +365,9 @@ pub(crate) fn stage(
     let path = format!("{}/part-{}.parquet", key.dir(), uuid::Uuid::now_v7());
     let from = store.stage_path(run, &path);
     let bytes = file.bytes.len() as u64;
+    let sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+        &file.bytes,
+    )));
     store.put(&from, file.bytes)?;
     Ok(Staged {
         from,
@@ -370,6 +379,7 @@ pub(crate) fn stage(
             bytes,
             min_time_us: file.min_time,
             max_time_us: file.max_time,
+            sha256,
         },
     })
 }
@@ -522,6 +532,7 @@ mod tests {
                     bytes: 1,
                     min_time_us: 0,
                     max_time_us: 0,
+                    sha256: None,
                 })
                 .collect(),
             remove: vec![],

@@ -267,6 +267,7 @@ mod tests {
             bytes: 0,
             min_time_us: sorted.first().map_or(0, |r| r.0),
             max_time_us: sorted.last().map_or(0, |r| r.0),
+            sha256: None,
         }
     }
 

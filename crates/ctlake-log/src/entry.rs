@@ -57,6 +57,11 @@ pub struct FileEntry {
     pub min_time_us: i64,
     /// Largest `eventtime` (microseconds since the epoch).
     pub max_time_us: i64,
+    /// Hex SHA-256 of the file's bytes, checked by `ctlake verify` (files written before it was
+    /// recorded have none). Parquet's page checksums would localise damage further, but the
+    /// Parquet writer ctlake uses (parquet 59) cannot write them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl FileEntry {

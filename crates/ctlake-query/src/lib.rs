@@ -137,17 +137,19 @@ impl Lake {
                 let root = path
                     .canonicalize()
                     .map_err(|e| not_a_lake(&format!("{e} (run `ctlake ingest` first)")))?;
-                if !root.join(layout::LAKE_FILE).is_file() {
-                    return Err(not_a_lake("no lake here (run `ctlake ingest` first)"));
-                }
                 Some(root)
             }
             Location::S3 { .. } => None,
         };
         let store: Arc<dyn ObjectStore> = ctlake_store::open(&location, false)?;
-        let info = ctlake_store::log::read_info(store.as_ref())
-            .await?
-            .ok_or_else(|| not_a_lake("no lake here (run `ctlake ingest` first)"))?;
+        let info = match ctlake_store::log::read_info(store.as_ref()).await? {
+            Some(info) => info,
+            None => {
+                return Err(not_a_lake(
+                    &ctlake_store::log::missing_identity(store.as_ref()).await,
+                ));
+            }
+        };
         let snapshot = ctlake_store::log::read_snapshot(store.as_ref()).await?;
 
         let config = SessionConfig::new()

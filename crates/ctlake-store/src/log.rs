@@ -89,3 +89,29 @@ pub async fn catch_up(store: &dyn ObjectStore, snap: &mut Snapshot) -> Result<bo
         applied = true;
     }
 }
+
+/// What to say when a lake's identity file is missing: "no lake here", unless the log is
+/// there (the identity was deleted; creating a new one would give the lake another event data
+/// store ID).
+pub async fn missing_identity(store: &dyn ObjectStore) -> String {
+    let prefix = ObjectPath::from(layout::LOG_DIR);
+    let entries: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    let commits = entries
+        .iter()
+        .filter(|m| layout::log_entry_seq(m.location.as_ref()).is_some())
+        .count();
+    if commits == 0 {
+        "no lake here (run `ctlake ingest` first)".to_string()
+    } else {
+        format!(
+            "{} is missing but the commit log holds {commits} entries: the lake's identity was \
+             deleted; restore it from a backup (ctlake will not mint a new event data store ID \
+             for an existing lake)",
+            layout::LAKE_FILE
+        )
+    }
+}

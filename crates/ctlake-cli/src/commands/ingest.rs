@@ -21,6 +21,10 @@ pub struct Args {
     /// Store events whose eventID their partition already holds.
     #[arg(long)]
     keep_duplicates: bool,
+    /// Read sources the lake has stored before too; their events already stored are dropped
+    /// as duplicates (after `ctlake repair --drop-damaged`, this restores what it dropped).
+    #[arg(long, conflicts_with = "keep_duplicates")]
+    recheck: bool,
     /// No progress and no summary.
     #[arg(long, short)]
     quiet: bool,
@@ -60,6 +64,7 @@ impl Args {
     pub fn run(self, _: &Global) -> anyhow::Result<u8> {
         let opts = IngestOptions {
             keep_duplicates: self.keep_duplicates,
+            recheck: self.recheck,
             threads: self.threads,
             io_threads: self.io_threads.map_or(0, |n| n as usize),
             lookback_days: self.lookback,
@@ -102,6 +107,14 @@ pub fn ingest(
     }
     for f in &report.skipped {
         writeln!(err, "skipped: {}: {}", f.path, f.reason)?;
+    }
+    for f in report.damaged.iter().chain(&report.compaction.damaged) {
+        writeln!(
+            err,
+            "damaged: {}: {} (the run went on without it; `ctlake verify` checks the whole \
+             lake, `ctlake repair --drop-damaged` takes damaged files out of the table)",
+            f.path, f.reason
+        )?;
     }
     if report.rejects > 0 {
         writeln!(

@@ -7,10 +7,12 @@ pub mod info;
 pub mod ingest;
 pub mod lookup;
 pub mod query;
+pub mod repair;
 pub mod report;
 pub mod saved;
 pub mod shell;
 pub mod vacuum;
+pub mod verify;
 
 use crate::Global;
 
@@ -30,6 +32,13 @@ pub enum Command {
     /// commit left behind (ingest removes them itself on a local disk; on S3 a writer removes
     /// them only once they are an hour old, since another writer may still commit them).
     Vacuum(vacuum::Args),
+    /// Check the lake against its commit log: gaps in the log, data files missing, resized,
+    /// changed (SHA-256) or unreadable, files no commit names; `--deep` re-hashes every event.
+    /// Names every damaged file; exit 1 if any.
+    Verify(verify::Args),
+    /// Remove files no commit names and, with `--drop-damaged`, take damaged data files out
+    /// of the table, naming the sources that restore their events.
+    Repair(repair::Args),
     /// Run CloudTrail Lake SQL over the lake (the table is `cloudtrail`, the lake's event data
     /// store ID, or `$EDS_ID`). Several statements separated by `;` run in turn.
     Query(query::Args),
@@ -54,6 +63,8 @@ impl Command {
             Self::Ingest(a) => a.run(global),
             Self::Compact(a) => a.run(global),
             Self::Vacuum(a) => a.run(global),
+            Self::Verify(a) => a.run(global),
+            Self::Repair(a) => a.run(global),
             Self::Query(a) => a.run(global),
             Self::Lookup(a) => a.run(global),
             Self::Report(a) => a.run(global),

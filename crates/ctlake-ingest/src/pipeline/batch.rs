@@ -17,6 +17,8 @@ pub(super) struct Run<'a> {
     /// Per S3 region prefix, the first key this run failed to read: its cursor must stay
     /// before it, so the next run lists the file again.
     pub(super) cursor_floors: FxHashMap<String, String>,
+    /// Data files of the lake that could not be read for deduplication.
+    pub(super) damaged: Vec<crate::FileProblem>,
 }
 
 pub(super) struct BatchState {
@@ -216,6 +218,7 @@ impl Run<'_> {
         }
         report.events_written += state.counts.events;
         report.duplicates += state.counts.duplicates;
+        report.damaged.append(&mut self.damaged);
         report.rejects += state.counts.rejects;
         let entry = Commit {
             seq: 0,
@@ -273,7 +276,8 @@ impl Run<'_> {
             batch
         } else {
             if !self.dedup.contains_key(&key) {
-                let existing = load_ids(self.store, &snap.partition_files(&key))?;
+                let existing =
+                    load_ids(self.store, &snap.partition_files(&key), &mut self.damaged)?;
                 self.dedup.insert(key.clone(), existing);
             }
             let seen = self.dedup.get_mut(&key).expect("inserted above");

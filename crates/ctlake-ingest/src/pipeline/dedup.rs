@@ -32,7 +32,7 @@ pub(super) fn rebase(
             keep.push(f);
             continue;
         };
-        let stored = load_ids(store, their_files)?;
+        let stored = load_ids(store, their_files, &mut Vec::new())?;
         let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
             location: store.location(),
             message: format!("data file {} written by this run is missing", f.path),
@@ -93,10 +93,39 @@ fn stored_key<'a>(id: Option<&'a str>, json: impl FnOnce() -> Option<&'a str>) -
     id.or_else(json).map(id_key)
 }
 
-/// The event id keys already stored in a partition's files.
-pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHashSet<u128>> {
+/// The event id keys already stored in a partition's files. A file that cannot be read
+/// (damaged, or missing) is named in `damaged` and passed over: its events then go in again,
+/// which is what restores them once `ctlake repair --drop-damaged` has taken it out.
+pub(super) fn load_ids(
+    store: &LakeStore,
+    files: &[&FileEntry],
+    damaged: &mut Vec<crate::FileProblem>,
+) -> Result<FxHashSet<u128>> {
     let mut ids = FxHashSet::default();
     for f in files {
+        match file_ids(store, f, &mut ids) {
+            Err(Error::Parquet(e)) => damaged.push(crate::FileProblem {
+                path: f.path.clone(),
+                reason: format!("unreadable data file: {e}"),
+            }),
+            Err(Error::Arrow(e)) => damaged.push(crate::FileProblem {
+                path: f.path.clone(),
+                reason: format!("unreadable data file: {e}"),
+            }),
+            Err(Error::Lake { message, .. }) if message.ends_with("missing") => {
+                damaged.push(crate::FileProblem {
+                    path: f.path.clone(),
+                    reason: "the log names it but it is missing".into(),
+                })
+            }
+            other => other?,
+        }
+    }
+    Ok(ids)
+}
+
+fn file_ids(store: &LakeStore, f: &FileEntry, ids: &mut FxHashSet<u128>) -> Result<()> {
+    {
         let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
             location: store.location(),
             message: format!("data file {} is in the log but missing", f.path),
@@ -140,5 +169,5 @@ pub(super) fn load_ids(store: &LakeStore, files: &[&FileEntry]) -> Result<FxHash
             }
         }
     }
-    Ok(ids)
+    Ok(())
 }

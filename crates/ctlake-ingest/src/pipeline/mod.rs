@@ -64,6 +64,9 @@ use feed::{Feed, FeedState};
 pub struct IngestOptions {
     /// Store events whose `eventID` the partition already holds.
     pub keep_duplicates: bool,
+    /// Read sources the lake has already stored too (their events already stored are dropped
+    /// as duplicates): what restores the events of a file `ctlake repair` dropped.
+    pub recheck: bool,
     /// Decoder threads; 0 means one per core.
     pub threads: usize,
     /// Threads reading small files whole ahead of the decoders; 0 means [`IO_THREADS`] for
@@ -90,6 +93,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         Self {
             keep_duplicates: false,
+            recheck: false,
             threads: 0,
             io_threads: 0,
             lookback_days: 1,
@@ -131,6 +135,9 @@ pub struct FileProblem {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct IngestReport {
+    /// Data files of the lake that could not be read (to drop duplicates against them); the
+    /// run went on without them. `ctlake verify` and `ctlake repair` deal with them.
+    pub damaged: Vec<FileProblem>,
     /// Files read and recorded as ingested.
     pub files_ingested: usize,
     /// Files already ingested by an earlier run (same size and time), not read again.
@@ -175,7 +182,11 @@ impl IngestReport {
     /// True when everything that was read went into the lake: no failed or foreign files and
     /// no rejected records.
     pub fn is_clean(&self) -> bool {
-        self.failed.is_empty() && self.skipped.is_empty() && self.rejects == 0
+        self.failed.is_empty()
+            && self.skipped.is_empty()
+            && self.rejects == 0
+            && self.damaged.is_empty()
+            && self.compaction.damaged.is_empty()
     }
 }
 
@@ -246,6 +257,7 @@ pub fn ingest(
         opts,
         dedup: FxHashMap::default(),
         cursor_floors: FxHashMap::default(),
+        damaged: Vec::new(),
     };
     // The walk runs ahead of the decoders in its own thread, so reading starts with the first
     // file found and memory holds a bounded window of the file list, not all of it.
@@ -254,12 +266,13 @@ pub fn ingest(
     let root = store.local_root();
     let index = &index;
     let listing = &listing;
+    let recheck = opts.recheck;
     std::thread::scope(|scope| -> Result<()> {
         let walker = scope.spawn(move || {
             let started = Instant::now();
             let mut tally = Tally::default();
             let walked = source::walk(sources, root, listing, &mut |item| match item {
-                Found::File(f) if index.contains(&f.uri, f.size, f.mtime_ns) => {
+                Found::File(f) if !recheck && index.contains(&f.uri, f.size, f.mtime_ns) => {
                     tally.unchanged += 1;
                     true
                 }
