@@ -748,3 +748,161 @@ fn count_text(n: u64) -> String {
     }
     out
 }
+
+#[cfg(unix)]
+#[test]
+fn link_loops_and_dangling_links_are_skipped_and_the_walk_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::os::unix::fs::symlink("..", src.join("a/loop")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/x.json.gz", src.join("a/dangling.json.gz")).unwrap();
+    std::os::unix::fs::symlink(src.join("a/self2"), src.join("a/self1")).unwrap();
+    std::os::unix::fs::symlink(src.join("a/self1"), src.join("a/self2")).unwrap();
+    // Files after the loops in walk order.
+    write_gz(
+        &src.join("z/events.json.gz"),
+        &format!(
+            "{{\"Records\":[{},{}]}}",
+            record("z1", "us-east-1", "2026-11-01T00:00:00Z"),
+            record("z2", "us-east-1", "2026-11-01T00:01:00Z")
+        ),
+    );
+    let lake = dir.path().join("lake");
+    let r = run(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("2 written"), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("dangling.json.gz: link that cannot be followed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("Too many levels of symbolic links"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_end_ingest_after_a_commit_with_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = deliveries(dir.path(), "40000", "23");
+    let expected = expected(&[&src]);
+    let lake = dir.path().join("lake");
+    for signal in ["INT", "TERM"] {
+        let _ = std::fs::remove_dir_all(&lake);
+        let child = ctlake()
+            .args(["ingest", "--batch-files", "10", "--threads", "1", "--lake"])
+            .arg(&lake)
+            .arg(&src)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once a few commits are in, as a user pressing Ctrl-C would.
+        let log = lake.join("_ctlake/log");
+        let started = std::time::Instant::now();
+        while files_under(&log).len() < 3 && started.elapsed().as_secs() < 60 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{signal}: {stdout}{stderr}");
+        assert!(
+            stderr.contains("interrupted: the run stopped after its last commit"),
+            "{stderr}"
+        );
+        assert!(stdout.contains("events:"), "{signal}: no summary: {stdout}");
+        let stored = count(&lake);
+        let n: u64 = stored
+            .stdout
+            .trim()
+            .trim_start_matches("n\n")
+            .parse()
+            .unwrap();
+        assert!(
+            n > 0 && n < expected.events,
+            "{signal}: {n} of {}",
+            expected.events
+        );
+        // The same command again stores the rest, each event once.
+        let r = run(&[
+            "ingest",
+            "--quiet",
+            "--lake",
+            lake.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            count(&lake).stdout.trim(),
+            format!("n\n{}", expected.events)
+        );
+    }
+}
+
+#[test]
+fn a_writer_waits_for_the_lock_when_asked() {
+    let (dir, lake, expected) = sample_lake();
+    let l = lake.to_str().unwrap();
+    let more = dir.path().join("more");
+    write_gz(
+        &more.join("one.json.gz"),
+        &format!(
+            "{{\"Records\":[{}]}}",
+            record("w1", "us-east-1", "2026-11-03T00:00:00Z")
+        ),
+    );
+    // Another writer holds the lake's lock.
+    let holder = File::options()
+        .write(true)
+        .open(lake.join("_ctlake/lock"))
+        .unwrap();
+    holder.lock().unwrap();
+    let r = run(&["ingest", "--lake", l, more.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("another ctlake process is writing"),
+        "{}",
+        r.stderr
+    );
+    let waiting = ctlake()
+        .args(["ingest", "--quiet", "--wait", "--lake", l])
+        .arg(&more)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    drop(holder);
+    let status = waiting.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        count(&lake).stdout.trim(),
+        format!("n\n{}", expected.events + 1)
+    );
+}
+
+#[test]
+fn a_device_is_no_query_file() {
+    let (_dir, lake, _) = sample_lake();
+    let r = run(&["query", "--lake", lake.to_str().unwrap(), "-f", "/dev/zero"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("/dev/zero is not a file of SQL"),
+        "{}",
+        r.stderr
+    );
+}

@@ -331,6 +331,27 @@ fn escape_sequences_are_shown_in_the_shell_and_in_csv_on_a_terminal() {
         assert!(!shown.contains("\u{1b}]52"), "{mode}: {shown:?}");
         assert!(!shown.contains('\u{202e}'), "{mode}: {shown:?}");
     }
+    // A device is refused, not read until memory runs out.
+    say(&mut p, "\\i /dev/zero");
+    expect(&mut p, "/dev/zero is not a file of SQL");
+    // 10,000 OR terms from a file, as an IOC list is pasted.
+    let ioc = dir.path().join("ioc.sql");
+    let terms: Vec<String> = (0..10_000)
+        .map(|i| format!("sourceipaddress = '10.0.{}.{}'", i / 256, i % 256))
+        .collect();
+    std::fs::write(
+        &ioc,
+        format!(
+            "SELECT count(*) AS hits FROM cloudtrail WHERE {};",
+            terms.join(" OR ")
+        ),
+    )
+    .unwrap();
+    say(&mut p, "\\x off");
+    say(&mut p, &format!("\\i {}", ioc.display()));
+    expect(&mut p, "hits");
+    let shown = expect(&mut p, "(1 row)");
+    assert!(shown.contains("| 0 "), "{shown:?}");
     say(&mut p, "\\q");
 
     // `ctlake query --format csv` with a terminal for standard output.

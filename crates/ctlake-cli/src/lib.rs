@@ -32,6 +32,7 @@ mod commands;
 mod format;
 mod output;
 mod shell;
+mod signals;
 
 /// Exit code: usage or environment error.
 pub const EXIT_USAGE: u8 = 1;
@@ -39,6 +40,8 @@ pub const EXIT_USAGE: u8 = 1;
 pub const EXIT_PARTIAL: u8 = 2;
 /// Exit code: a query failed (syntax, unknown column, refused statement, ...).
 pub const EXIT_QUERY: u8 = 1;
+/// Exit code: ingest was interrupted (Ctrl-C, SIGTERM) and stopped after a commit.
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code: `ctlake verify` (or `repair`) found damage.
 pub const EXIT_DAMAGED: u8 = 1;
 /// Exit code: `ctlake report --fail-on-findings` and a detection query returned rows.
@@ -104,7 +107,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         // The reader went away (`| head`): not an error worth a word.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "error: {e:#}");
+            let _ = writeln!(io::stderr(), "error: {}", error_text(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -120,6 +123,24 @@ fn no_command(global: &Global) -> anyhow::Result<u8> {
     }
     let _ = <Cli as clap::CommandFactory>::command().print_help();
     Ok(EXIT_USAGE)
+}
+
+/// An error and its causes in one line, each said once: library errors already include
+/// their cause's text ("path: No space left on device"), and printing the chain as well
+/// repeated it ("X: X").
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let line = cause.to_string();
+        if line.is_empty() || text.contains(&line) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&line);
+    }
+    text
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

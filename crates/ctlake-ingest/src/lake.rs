@@ -108,6 +108,16 @@ impl LakeWriter {
         }
     }
 
+    /// [`LakeWriter::lock`], waiting for another writer to finish instead of failing.
+    pub fn lock_waiting(&self) -> Result<WriteLock> {
+        loop {
+            match self.lock() {
+                Err(Error::Locked(_)) => std::thread::sleep(std::time::Duration::from_millis(200)),
+                other => return other,
+            }
+        }
+    }
+
     /// Announces a writing run on S3 (nothing locally, where the lock does that).
     pub fn announce_run(&self) -> Result<RunMarker<'_>> {
         let path = format!("{}/{}.json", manifest::RUNS_DIR, uuid::Uuid::now_v7());

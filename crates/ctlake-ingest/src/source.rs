@@ -113,6 +113,9 @@ pub enum Found {
     Digest(Passed),
     /// A file in a walked folder whose name cannot hold CloudTrail JSON.
     Ignored,
+    /// An entry of a walked folder that cannot be read (no permission, a link that loops or
+    /// points nowhere): said, and the walk goes on.
+    Unreadable(Passed),
 }
 
 /// Expands the command-line sources and collects what they hold. For millions of files use
@@ -123,7 +126,7 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
         match item {
             Found::File(f) => found.files.push(f),
             Found::Digest(p) => found.digests.push(p),
-            Found::Ignored => found.ignored += 1,
+            Found::Ignored | Found::Unreadable(_) => found.ignored += 1,
         }
         true
     })?;
@@ -149,6 +152,7 @@ pub fn walk(
     let mut walk = Walk {
         exclude: exclude.as_deref(),
         seen: FxHashSet::default(),
+        dirs: FxHashSet::default(),
         sink,
         stopped: false,
     };
@@ -195,6 +199,8 @@ pub fn walk(
 struct Walk<'a> {
     exclude: Option<&'a Path>,
     seen: FxHashSet<u128>,
+    /// Folders walked, canonical: a link back to one of them (a loop) is not walked again.
+    dirs: FxHashSet<PathBuf>,
     sink: &'a mut dyn FnMut(Found) -> bool,
     stopped: bool,
 }
@@ -213,6 +219,9 @@ impl Walk<'_> {
         let root = path.canonicalize().map_err(|e| Error::io(&display, e))?;
         if !root.is_dir() {
             return self.file(path, root, explicit);
+        }
+        if !self.dirs.insert(root.clone()) {
+            return Ok(());
         }
         // The delivery layout puts the account above the region and the day, so a walk in
         // name order would visit every partition once per account, and each visit would end
@@ -251,13 +260,20 @@ impl Walk<'_> {
             if self.stopped {
                 return Ok(());
             }
-            let entry = entry.map_err(|e| {
-                let p = e
-                    .path()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
-                Error::io(p, e.into())
-            })?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    let path = e.path().map_or_else(
+                        || shown_root.display().to_string(),
+                        |p| p.display().to_string(),
+                    );
+                    let reason = e
+                        .io_error()
+                        .map_or_else(|| e.to_string(), |io| io.to_string());
+                    self.emit(Found::Unreadable(Passed { path, reason }));
+                    continue;
+                }
+            };
             let file_type = entry.file_type();
             let shown = || shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()));
             if file_type.is_dir() && entry.depth() > 0 {
@@ -273,12 +289,13 @@ impl Walk<'_> {
             } else if file_type.is_symlink() {
                 // A link is followed to what it names, which may lie outside the walked folder.
                 let shown = shown();
-                if let Ok(target) = entry.path().canonicalize() {
-                    if target.is_dir() {
-                        self.path(&shown, false)?;
-                    } else {
-                        self.file(&shown, target, false)?;
-                    }
+                match entry.path().canonicalize() {
+                    Ok(target) if target.is_dir() => self.path(&shown, false)?,
+                    Ok(target) => self.file(&shown, target, false)?,
+                    Err(e) => self.emit(Found::Unreadable(Passed {
+                        path: shown.display().to_string(),
+                        reason: format!("link that cannot be followed: {e}"),
+                    })),
                 }
             }
         }

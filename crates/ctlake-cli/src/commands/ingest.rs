@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ctlake_ingest::{IngestOptions, LakeWriter, Progress};
 
 use crate::args::LakeArg;
-use crate::{EXIT_PARTIAL, Global, format};
+use crate::{EXIT_INTERRUPTED, EXIT_PARTIAL, Global, format};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,6 +58,10 @@ pub struct Args {
     /// Do not compact the partitions this run touched, however many small files they hold.
     #[arg(long)]
     no_compact: bool,
+    /// When another ctlake process is writing to the lake, wait for it to finish instead of
+    /// failing at once.
+    #[arg(long)]
+    wait: bool,
 }
 
 impl Args {
@@ -71,6 +75,7 @@ impl Args {
             memory_budget: (self.memory_budget as usize) << 20,
             batch_files: self.batch_files as usize,
             compact: !self.no_compact,
+            wait: self.wait,
             ..Default::default()
         };
         ingest(&self.sources, &self.lake.lake, &opts, self.quiet)
@@ -89,6 +94,16 @@ pub fn ingest(
     ctlake_ingest::source::check_sources(sources)?;
     let lake = LakeWriter::create(lake_dir)?;
     let progress = Arc::new(Progress::default());
+    {
+        // Ctrl-C or SIGTERM: stop taking files, commit what was read, print the summary. A
+        // second one ends the process at once (what is not committed is recovered next run).
+        let progress = Arc::clone(&progress);
+        crate::signals::on_interrupt(move || {
+            if progress.stop.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        })?;
+    }
     let done = Arc::new(AtomicBool::new(false));
     let display = (!quiet).then(|| {
         let progress = Arc::clone(&progress);
@@ -127,6 +142,13 @@ pub fn ingest(
     drop(err);
     if !quiet {
         format::ingest_summary(&mut io::stdout().lock(), &report, lake_dir, lake.id())?;
+    }
+    if report.interrupted {
+        eprintln!(
+            "interrupted: the run stopped after its last commit (every event of the files it \
+             read is stored); run the same command again to ingest the rest"
+        );
+        return Ok(EXIT_INTERRUPTED);
     }
     Ok(if report.is_clean() { 0 } else { EXIT_PARTIAL })
 }

@@ -112,9 +112,7 @@ impl Args {
                 Query::Saved { name, params }
             }
             (None, Some(sql), _) => Query::Sql(sql),
-            (None, None, Some(f)) => Query::Sql(
-                std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?,
-            ),
+            (None, None, Some(f)) => Query::Sql(args::read_sql_file(&f)?),
             (None, None, None) => {
                 anyhow::bail!("no query: give SQL, -c SQL, -f FILE or --saved NAME")
             }

@@ -261,9 +261,7 @@ impl Shell {
                 self.settings.output = Some(path);
             }
             Meta::Include(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                return Ok(Next::Include(text));
+                return Ok(Next::Include(crate::args::read_sql_file(&path)?));
             }
             Meta::Saved(name) => self.saved(name.as_deref().unwrap_or(""))?,
             Meta::Run { name, params } => self.run_saved(&name, params),

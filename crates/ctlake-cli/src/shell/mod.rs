@@ -61,8 +61,7 @@ impl Interrupts {
     fn new() -> anyhow::Result<Self> {
         let notify = Arc::new(tokio::sync::Notify::new());
         let handler = Arc::clone(&notify);
-        ctrlc::set_handler(move || handler.notify_one())
-            .context("installing the Ctrl-C handler")?;
+        crate::signals::on_interrupt(move || handler.notify_one())?;
         Ok(Self { notify })
     }
 
@@ -271,7 +270,7 @@ impl Shell {
                 }
                 Ok(next) => next,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", crate::error_text(&e));
                     Next::Continue
                 }
             }
@@ -505,7 +504,7 @@ impl Shell {
         let runtime = match self.global.runtime() {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", crate::error_text(&e));
                 return false;
             }
         };
@@ -545,7 +544,7 @@ impl Shell {
                 match e.downcast::<Error>() {
                     Ok(e) => print_query_error(&e, sql),
                     Err(e) => {
-                        eprintln!("error: {e:#}");
+                        eprintln!("error: {}", crate::error_text(&e));
                         1
                     }
                 };
@@ -574,7 +573,7 @@ impl Shell {
             } => {
                 let body = match render::cells(&batches) {
                     Ok(cells) => render::render(&schema, &cells, width, self.settings.expanded),
-                    Err(e) => format!("error: {e:#}"),
+                    Err(e) => format!("error: {}", crate::error_text(&e)),
                 };
                 let shown: usize = batches.iter().map(|b| b.num_rows()).sum();
                 let footer = if (shown as u64) < rows {

@@ -27,6 +27,7 @@ pub(super) const READ_AHEAD: usize = 64;
 pub(super) struct Feed<'a> {
     pub(super) rx: Receiver<SourceFile>,
     pub(super) opts: &'a IngestOptions,
+    pub(super) stop: &'a std::sync::atomic::AtomicBool,
     pub(super) state: Mutex<FeedState>,
 }
 
@@ -44,6 +45,9 @@ impl Feed<'_> {
         let mut st = self.state.lock().expect("feed lock");
         let full = st.taken > 0
             && (st.taken >= self.opts.batch_files || st.bytes >= self.opts.batch_bytes);
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            st.done = true;
+        }
         if st.done || full {
             return None;
         }

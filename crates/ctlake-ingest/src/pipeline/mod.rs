@@ -84,6 +84,8 @@ pub struct IngestOptions {
     pub batch_bytes: u64,
     /// Source files per commit.
     pub batch_files: usize,
+    /// Wait for another writer's lock instead of failing at once.
+    pub wait: bool,
     /// Compact the partitions the run touched once they hold
     /// [`compact::AUTO_MIN_SMALL_FILES`] small files (see [`compact`]).
     pub compact: bool,
@@ -94,6 +96,7 @@ impl Default for IngestOptions {
         Self {
             keep_duplicates: false,
             recheck: false,
+            wait: false,
             threads: 0,
             io_threads: 0,
             lookback_days: 1,
@@ -121,6 +124,9 @@ pub struct Progress {
     pub events: AtomicU64,
     /// True while the walk is still finding files: until then the totals grow.
     pub discovering: AtomicBool,
+    /// Set (by a Ctrl-C or SIGTERM handler) to end the run early: no file is taken after it,
+    /// the files already taken are written and committed, the rest is left for the next run.
+    pub stop: AtomicBool,
 }
 
 /// A file that was not ingested, and why.
@@ -135,6 +141,8 @@ pub struct FileProblem {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct IngestReport {
+    /// The run was asked to stop ([`Progress::stop`]) and ended after its last commit.
+    pub interrupted: bool,
     /// Data files of the lake that could not be read (to drop duplicates against them); the
     /// run went on without them. `ctlake verify` and `ctlake repair` deal with them.
     pub damaged: Vec<FileProblem>,
@@ -216,6 +224,7 @@ struct Tally {
     unchanged: usize,
     digests: Vec<Passed>,
     ignored: usize,
+    unreadable: Vec<FileProblem>,
     seconds: f64,
 }
 
@@ -227,7 +236,11 @@ pub fn ingest(
     progress: &Progress,
 ) -> Result<IngestReport> {
     let started = Instant::now();
-    let _lock = lake.lock()?;
+    let _lock = if opts.wait {
+        lake.lock_waiting()?
+    } else {
+        lake.lock()?
+    };
     let store = lake.store();
     let mut snap = lake.snapshot()?;
     let mut report = IngestReport {
@@ -289,6 +302,13 @@ pub fn ingest(
                     tally.ignored += 1;
                     true
                 }
+                Found::Unreadable(p) => {
+                    tally.unreadable.push(FileProblem {
+                        path: p.path,
+                        reason: p.reason,
+                    });
+                    true
+                }
             });
             drop(tx);
             progress.discovering.store(false, Ordering::Relaxed);
@@ -298,6 +318,7 @@ pub fn ingest(
         let feed = Feed {
             rx,
             opts,
+            stop: &progress.stop,
             state: Mutex::new(FeedState::default()),
         };
         let mut batch_no = 0u32;
@@ -317,12 +338,14 @@ pub fn ingest(
         report.files_unchanged = tally.unchanged;
         report.digests.splice(0..0, tally.digests);
         report.ignored = tally.ignored;
+        report.skipped.extend(tally.unreadable);
         report.discover_seconds = tally.seconds;
         Ok(())
     })?;
     // The deduplication sets are not needed by compaction: free them first.
     drop(run);
-    if opts.compact && !report.partitions.is_empty() {
+    report.interrupted = progress.stop.load(Ordering::Relaxed);
+    if opts.compact && !report.partitions.is_empty() && !report.interrupted {
         let compaction = compact::CompactOptions {
             partitions: report.partitions.iter().cloned().collect(),
             min_small_files: compact::AUTO_MIN_SMALL_FILES,
