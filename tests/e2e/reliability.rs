@@ -906,3 +906,24 @@ fn a_device_is_no_query_file() {
         r.stderr
     );
 }
+
+#[test]
+fn a_query_stops_at_its_timeout() {
+    let (_dir, lake, _) = sample_lake();
+    let started = std::time::Instant::now();
+    let r = run(&[
+        "query",
+        "--timeout",
+        "2s",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT count(*) FROM cloudtrail a, cloudtrail b, cloudtrail c WHERE a.eventid <> c.eventid",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("ran longer than --timeout 2s"),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed().as_secs() < 30);
+}

@@ -45,6 +45,9 @@ pub struct Args {
     /// After the result, print rows, files and partitions scanned, bytes and time (to stderr).
     #[arg(long)]
     stats: bool,
+    /// Give up when the query runs longer than this: 30s, 5m (exit 1).
+    #[arg(long, value_name = "TIME", value_parser = args::age)]
+    timeout: Option<std::time::Duration>,
     /// Run a saved query by name (`ctlake saved` lists them).
     #[arg(long, value_name = "NAME", conflicts_with_all = ["sql", "command", "file"])]
     saved: Option<String>,
@@ -129,6 +132,20 @@ impl Args {
             stats: self.stats,
             terminal: self.output.is_none() && io::stdout().is_terminal(),
         };
+        if let Some(limit) = self.timeout {
+            // A watchdog thread, not a timer of the runtime: a query's operators can keep
+            // every worker busy for minutes without yielding to it.
+            std::thread::spawn(move || {
+                std::thread::sleep(limit);
+                let e = Error::Limit {
+                    what: format!(
+                        "it ran longer than --timeout {} and was stopped",
+                        crate::format::age(limit)
+                    ),
+                };
+                std::process::exit(print_query_error(&e, "").into());
+            });
+        }
         global.runtime()?.block_on(async {
             let lake = global.open(&self.lake.lake).await?;
             match query {
