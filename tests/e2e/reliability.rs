@@ -927,3 +927,74 @@ fn a_query_stops_at_its_timeout() {
     );
     assert!(started.elapsed().as_secs() < 30);
 }
+
+#[test]
+fn a_scalar_function_cannot_allocate_past_the_memory_limit() {
+    let (_dir, lake, _) = sample_lake();
+    let r = run(&[
+        "--memory-limit",
+        "512M",
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT max(length(repeat(eventjson, 100000))) FROM cloudtrail",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("repeat() would produce")
+            && r.stderr
+                .contains("more than the memory limit of 536870912 bytes"),
+        "{}",
+        r.stderr
+    );
+    // Within the limit, the same functions answer as usual.
+    let r = run(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        lake.to_str().unwrap(),
+        "SELECT repeat('ab', 3) AS r, lpad('x', 4, '-') AS l, rpad('x', 3, '.') AS p",
+    ]);
+    assert_eq!(r.stdout.trim(), "r,l,p\nababab,---x,x..");
+}
+
+#[test]
+fn a_record_with_two_readings_is_rejected_and_its_neighbours_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let good = record("ok-1", "us-east-1", "2026-11-01T00:00:00Z");
+    // Columns would take the first eventTime, the JSON functions the second.
+    let twice = r#"{"eventVersion":"1.08","eventTime":"2026-11-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","eventID":"dup-1","eventTime":"2020-01-01T00:00:00Z"}"#;
+    let deep = format!(
+        r#"{{"eventTime":"2026-11-01T00:00:00Z","awsRegion":"us-east-1","eventID":"deep-1","eventName":"X","requestParameters":{{"a":{}1{}}}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    write_gz(
+        &src.join("mixed.json.gz"),
+        &format!("{{\"Records\":[{twice},{good},{deep}]}}"),
+    );
+    let lake = dir.path().join("lake");
+    let r = run(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("1 written") && r.stdout.contains("2 rejected"),
+        "{}",
+        r.stdout
+    );
+    let rejects = std::fs::read_to_string(&files_under(&lake.join("_rejects"))[0]).unwrap();
+    assert!(
+        rejects.contains(r#"record refused: duplicate key \"eventTime\""#),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("record refused: nested more than 128 levels deep"),
+        "{rejects}"
+    );
+}

@@ -109,6 +109,87 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
     Ok(pairs)
 }
 
+/// Finds a key that appears twice in one object, anywhere in the record (keys that differ
+/// only in ASCII case count as the same, since columns are matched that way). Such a record
+/// has two readings (columns took the first value, the `json_*` functions the last, so the
+/// partition followed one `eventTime` and `eventjson` said another) and is rejected. Nesting
+/// beyond serde_json's 128 levels is refused here too, which is exactly what the `json_*`
+/// functions can read: no record is stored that they would see as NULL.
+fn duplicate_key(json: &str) -> Result<(), String> {
+    struct Check;
+    impl<'de> serde::de::DeserializeSeed<'de> for Check {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Check {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut keys: SmallVec<[Key<'de>; 32]> = SmallVec::new();
+            let mut many: Option<rustc_hash::FxHashSet<String>> = None;
+            while let Some(key) = map.next_key::<Key<'de>>()? {
+                let dup = match &mut many {
+                    Some(set) => !set.insert(key.0.to_ascii_lowercase()),
+                    None => keys.iter().any(|k| k.0.eq_ignore_ascii_case(&key.0)),
+                };
+                if dup {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key {:?}",
+                        key.0
+                    )));
+                }
+                if many.is_none() && keys.len() == 32 {
+                    // A large object: a set, not a scan per key.
+                    many = Some(keys.drain(..).map(|k| k.0.to_ascii_lowercase()).collect());
+                }
+                match &mut many {
+                    Some(set) => {
+                        set.insert(key.0.to_ascii_lowercase());
+                    }
+                    None => keys.push(key),
+                }
+                map.next_value_seed(Check)?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Check)?.is_some() {}
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde::de::DeserializeSeed::deserialize(Check, &mut de).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("recursion limit") {
+            "nested more than 128 levels deep".to_string()
+        } else {
+            message
+        }
+    })
+}
+
 /// Parses the timestamps CloudTrail writes: RFC 3339 with or without fractions and offsets,
 /// and the same without a zone (taken as UTC). Returns microseconds since the epoch.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
@@ -661,6 +742,9 @@ impl Decoder {
                 event_like = true;
             }
         }
+        if let Err(why) = duplicate_key(json) {
+            return Err(Reject::new(format!("record refused: {why}"), event_like));
+        }
         let time = match time {
             None => return Err(Reject::new("no eventTime", event_like)),
             Some(raw) => match raw_str(raw).and_then(|s| parse_timestamp(&s)) {
@@ -959,6 +1043,32 @@ mod tests {
             reason(&mut d, r#"{"eventTime" 1}"#)
                 .reason
                 .starts_with("invalid JSON")
+        );
+        // Two readings of one record are refused, at any depth and in any case.
+        assert_eq!(
+            reason(
+                &mut d,
+                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","eventTime":"2025-01-01T00:00:00Z"}"#
+            )
+            .reason,
+            r#"record refused: duplicate key "eventTime" at line 1 column 71"#
+        );
+        assert!(
+            reason(
+                &mut d,
+                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","userIdentity":{"type":"Root","Type":"IAMUser"}}"#
+            )
+            .reason
+            .starts_with(r#"record refused: duplicate key "Type""#)
+        );
+        let deep = format!(
+            r#"{{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","requestParameters":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_eq!(
+            reason(&mut d, &deep).reason,
+            "record refused: nested more than 128 levels deep"
         );
         let digest = reason(&mut d, r#"{"awsAccountId":"1","digestStartTime":"x"}"#);
         assert!(!digest.event_like);

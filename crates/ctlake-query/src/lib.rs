@@ -170,6 +170,9 @@ impl Lake {
         }
         let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
         functions::register(&ctx);
+        // Scalar functions allocate outside the pool: the biggest ones are checked against
+        // the same limit (4 GiB without one).
+        functions::guard::register(&ctx, options.memory_limit.unwrap_or(4 << 30));
         // One store per lake, named by the lake's id, so several lakes can share a session.
         let url = format!("ctlake://{}/", info.id);
         let store_url = url::Url::parse(&url).map_err(|e| not_a_lake(&e.to_string()))?;

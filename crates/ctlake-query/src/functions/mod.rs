@@ -10,6 +10,7 @@
 
 mod arn;
 mod collection;
+pub(crate) mod guard;
 mod json;
 pub(crate) mod text;
 mod time;
