@@ -998,3 +998,52 @@ fn a_record_with_two_readings_is_rejected_and_its_neighbours_kept() {
         "{rejects}"
     );
 }
+
+#[test]
+fn keep_duplicates_never_stores_a_touched_file_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let file = src.join("a.json.gz");
+    write_gz(
+        &file,
+        &format!(
+            "{{\"Records\":[{},{}]}}",
+            record("k1", "us-east-1", "2026-11-01T00:00:00Z"),
+            record("k1", "us-east-1", "2026-11-01T00:00:00Z")
+        ),
+    );
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let r = run(&[
+        "ingest",
+        "--keep-duplicates",
+        "--lake",
+        l,
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count(&lake).stdout.trim(), "n\n2");
+    // Touched: same bytes, a new modification time.
+    let f = File::options().append(true).open(&file).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    drop(f);
+    let r = run(&[
+        "ingest",
+        "--keep-duplicates",
+        "--lake",
+        l,
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("changed since it was ingested"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(count(&lake).stdout.trim(), "n\n2");
+    // Without the flag it is read again and nothing is stored twice.
+    let r = run(&["ingest", "--lake", l, src.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count(&lake).stdout.trim(), "n\n2");
+}

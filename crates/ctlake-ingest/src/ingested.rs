@@ -173,6 +173,11 @@ impl SourceIndex {
         self.sources.get(&uri_key(uri)) == Some(&(size, mtime_ns))
     }
 
+    /// True if a source of this URI was ingested (in whatever state).
+    pub fn knows(&self, uri: &str) -> bool {
+        self.sources.contains_key(&uri_key(uri))
+    }
+
     /// Sources known.
     pub fn len(&self) -> usize {
         self.sources.len()

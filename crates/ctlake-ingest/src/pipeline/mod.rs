@@ -280,6 +280,7 @@ pub fn ingest(
     let index = &index;
     let listing = &listing;
     let recheck = opts.recheck;
+    let keep_duplicates = opts.keep_duplicates;
     std::thread::scope(|scope| -> Result<()> {
         let walker = scope.spawn(move || {
             let started = Instant::now();
@@ -287,6 +288,19 @@ pub fn ingest(
             let walked = source::walk(sources, root, listing, &mut |item| match item {
                 Found::File(f) if !recheck && index.contains(&f.uri, f.size, f.mtime_ns) => {
                     tally.unchanged += 1;
+                    true
+                }
+                // Nothing would drop the events it already gave: every one would be stored
+                // twice. Without --keep-duplicates, the new ones go in and the rest are
+                // dropped as duplicates.
+                Found::File(f) if keep_duplicates && index.knows(&f.uri) => {
+                    tally.unreadable.push(FileProblem {
+                        path: f.uri.clone(),
+                        reason: "changed since it was ingested; with --keep-duplicates its \
+                                 events would all be stored again: ingest it without \
+                                 --keep-duplicates"
+                            .into(),
+                    });
                     true
                 }
                 Found::File(f) => {
