@@ -125,6 +125,38 @@ pub fn age(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n * seconds))
 }
 
+/// The most a query file (`-f`, `\i`) may hold.
+pub const MAX_SQL_FILE: u64 = 16 << 20;
+
+/// Reads a query file: devices (`/dev/zero`) are refused and at most [`MAX_SQL_FILE`] bytes
+/// are read, so a wrong path cannot grow memory until the machine gives out. Pipes (`-f
+/// <(...)`) work.
+pub fn read_sql_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::FileTypeExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {shown}"))?;
+    let kind = meta.file_type();
+    if meta.is_dir() || kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
+        anyhow::bail!("{shown} is not a file of SQL (a folder or a device)");
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("reading {shown}"))?
+        .take(MAX_SQL_FILE + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {shown}"))?;
+    if bytes.len() as u64 > MAX_SQL_FILE {
+        anyhow::bail!("{shown} holds more than 16 MiB: not a file of SQL");
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown} is not UTF-8 text (invalid byte at {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,36 +218,4 @@ mod tests {
             "2026-11-02 00:00:00"
         );
     }
-}
-
-/// The most a query file (`-f`, `\i`) may hold.
-pub const MAX_SQL_FILE: u64 = 16 << 20;
-
-/// Reads a query file: devices (`/dev/zero`) are refused and at most [`MAX_SQL_FILE`] bytes
-/// are read, so a wrong path cannot grow memory until the machine gives out. Pipes (`-f
-/// <(...)`) work.
-pub fn read_sql_file(path: &std::path::Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    use std::os::unix::fs::FileTypeExt;
-    let shown = path.display();
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {shown}"))?;
-    let kind = meta.file_type();
-    if meta.is_dir() || kind.is_char_device() || kind.is_block_device() || kind.is_socket() {
-        anyhow::bail!("{shown} is not a file of SQL (a folder or a device)");
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .with_context(|| format!("reading {shown}"))?
-        .take(MAX_SQL_FILE + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {shown}"))?;
-    if bytes.len() as u64 > MAX_SQL_FILE {
-        anyhow::bail!("{shown} holds more than 16 MiB: not a file of SQL");
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{shown} is not UTF-8 text (invalid byte at {})",
-            e.utf8_error().valid_up_to()
-        )
-    })
 }

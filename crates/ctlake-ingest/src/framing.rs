@@ -356,25 +356,26 @@ impl<R: Read> Framer<R> {
                 b = self.expect_more()?;
             }
             first = false;
-            if matches!(mode, Mode::Records) && matches!(b, b'{' | b'[') {
-                if let Some((prefix, offset, size)) = self.skip_if_oversized()? {
-                    let index = self.next_index();
-                    let reason = format!(
-                        "record of {size} bytes at byte {offset} is larger than the limit of {} \
+            if matches!(mode, Mode::Records)
+                && matches!(b, b'{' | b'[')
+                && let Some((prefix, offset, size)) = self.skip_if_oversized()?
+            {
+                let index = self.next_index();
+                let reason = format!(
+                    "record of {size} bytes at byte {offset} is larger than the limit of {} \
                          bytes; skipped unread (the first {} bytes are kept here)",
-                        self.max_record,
-                        prefix.len()
-                    );
-                    f(Item::Bad(
-                        Frame {
-                            json: &prefix,
-                            offset,
-                            index,
-                        },
-                        reason,
-                    ));
-                    continue;
-                }
+                    self.max_record,
+                    prefix.len()
+                );
+                f(Item::Bad(
+                    Frame {
+                        json: &prefix,
+                        offset,
+                        index,
+                    },
+                    reason,
+                ));
+                continue;
             }
             // `complete_value` may move the buffer: take the start after it.
             let end = self.complete_value()?;
