@@ -642,6 +642,12 @@ fn a_damaged_file_is_named_by_ingest_which_goes_on_with_other_partitions() {
     let r = run(&["verify", "--lake", l]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.contains(&format!("DAMAGED {rel}")), "{}", r.stdout);
+    // A query that reads it fails in one line (a debug build's Parquet reader even panics on
+    // this footer), saying what to run; exit 1.
+    let r = count(&lake);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(r.stderr.contains("`ctlake verify` names"), "{}", r.stderr);
+    assert!(!r.stderr.contains("stack backtrace"), "{}", r.stderr);
 }
 
 #[test]

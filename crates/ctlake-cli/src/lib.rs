@@ -98,9 +98,31 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     let global = Global::new(&cli.global);
-    let result = match cli.command {
+    // A panic (a bug, or a damaged data file tripping a check inside the Parquet reader) is
+    // one line and exit 1, not a backtrace: ctlake's work is committed or not, never half.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" ({}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        let _ = writeln!(
+            io::stderr(),
+            "error: internal error: {message}{at}; if a data file of the lake is damaged, \
+             `ctlake verify` names it, otherwise please report this"
+        );
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Some(command) => command.run(&global),
         None => no_command(&global),
+    }));
+    let Ok(result) = result else {
+        return ExitCode::from(EXIT_USAGE);
     };
     match result {
         Ok(code) => ExitCode::from(code),

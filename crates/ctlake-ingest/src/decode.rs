@@ -109,14 +109,17 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
     Ok(pairs)
 }
 
-/// Finds a key that appears twice in one object, anywhere in the record (keys that differ
-/// only in ASCII case count as the same, since columns are matched that way). Such a record
+/// Finds a key that appears twice in one object, anywhere in the record (at the top level,
+/// keys that differ only in ASCII case count as the same, since columns are matched that
+/// way; below it they are different keys: S3's `{"tag":1,"Tag":[...]}` is real CloudTrail). Such a record
 /// has two readings (columns took the first value, the `json_*` functions the last, so the
 /// partition followed one `eventTime` and `eventjson` said another) and is rejected. Nesting
 /// beyond serde_json's 128 levels is refused here too, which is exactly what the `json_*`
 /// functions can read: no record is stored that they would see as NULL.
 fn duplicate_key(json: &str) -> Result<(), String> {
-    struct Check;
+    struct Check {
+        top: bool,
+    }
     impl<'de> serde::de::DeserializeSeed<'de> for Check {
         type Value = ();
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -131,10 +134,18 @@ fn duplicate_key(json: &str) -> Result<(), String> {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             let mut keys: SmallVec<[Key<'de>; 32]> = SmallVec::new();
             let mut many: Option<rustc_hash::FxHashSet<String>> = None;
+            let fold = |k: &str| {
+                if self.top {
+                    k.to_ascii_lowercase()
+                } else {
+                    k.to_string()
+                }
+            };
             while let Some(key) = map.next_key::<Key<'de>>()? {
                 let dup = match &mut many {
-                    Some(set) => !set.insert(key.0.to_ascii_lowercase()),
-                    None => keys.iter().any(|k| k.0.eq_ignore_ascii_case(&key.0)),
+                    Some(set) => set.contains(&fold(&key.0)),
+                    None if self.top => keys.iter().any(|k| k.0.eq_ignore_ascii_case(&key.0)),
+                    None => keys.iter().any(|k| k.0 == key.0),
                 };
                 if dup {
                     return Err(serde::de::Error::custom(format!(
@@ -144,20 +155,20 @@ fn duplicate_key(json: &str) -> Result<(), String> {
                 }
                 if many.is_none() && keys.len() == 32 {
                     // A large object: a set, not a scan per key.
-                    many = Some(keys.drain(..).map(|k| k.0.to_ascii_lowercase()).collect());
+                    many = Some(keys.drain(..).map(|k| fold(&k.0)).collect());
                 }
                 match &mut many {
                     Some(set) => {
-                        set.insert(key.0.to_ascii_lowercase());
+                        set.insert(fold(&key.0));
                     }
                     None => keys.push(key),
                 }
-                map.next_value_seed(Check)?;
+                map.next_value_seed(Check { top: false })?;
             }
             Ok(())
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Check)?.is_some() {}
+            while seq.next_element_seed(Check { top: false })?.is_some() {}
             Ok(())
         }
         fn visit_bool<E>(self, _: bool) -> Result<(), E> {
@@ -180,7 +191,7 @@ fn duplicate_key(json: &str) -> Result<(), String> {
         }
     }
     let mut de = serde_json::Deserializer::from_str(json);
-    serde::de::DeserializeSeed::deserialize(Check, &mut de).map_err(|e| {
+    serde::de::DeserializeSeed::deserialize(Check { top: true }, &mut de).map_err(|e| {
         let message = e.to_string();
         if message.contains("recursion limit") {
             "nested more than 128 levels deep".to_string()
@@ -1056,11 +1067,25 @@ mod tests {
         assert!(
             reason(
                 &mut d,
-                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","userIdentity":{"type":"Root","Type":"IAMUser"}}"#
+                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","userIdentity":{"type":"Root","type":"IAMUser"}}"#
             )
             .reason
-            .starts_with(r#"record refused: duplicate key "Type""#)
+            .starts_with(r#"record refused: duplicate key "type""#)
         );
+        assert!(
+            reason(
+                &mut d,
+                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","EventTime":"2025-01-01T00:00:00Z"}"#
+            )
+            .reason
+            .starts_with(r#"record refused: duplicate key "EventTime""#)
+        );
+        // Below the top level, keys differing in case are different keys (real S3 events).
+        Decoder::new(event_schema())
+            .decode(
+                br#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","requestParameters":{"tag":1,"Tag":[{"tag":1}]}}"#,
+            )
+            .unwrap();
         let deep = format!(
             r#"{{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","requestParameters":{}1{}}}"#,
             "[".repeat(200),

@@ -133,6 +133,18 @@ fn clean(e: &DataFusionError) -> String {
     ] {
         m = m.strip_prefix(prefix).unwrap_or(m);
     }
+    // A data file that does not decode: the Parquet reader repeats its prefix at each layer,
+    // and only sometimes names the file.
+    if m.contains("Parquet error: ") {
+        let mut text = m.trim().to_string();
+        while text.contains("Parquet error: Parquet error: ") {
+            text = text.replace("Parquet error: Parquet error: ", "Parquet error: ");
+        }
+        return format!(
+            "{text} (a data file of the lake may be damaged: `ctlake verify` names damaged \
+             files, `ctlake repair --drop-damaged` takes them out of the table)"
+        );
+    }
     m.trim().to_string()
 }
 
