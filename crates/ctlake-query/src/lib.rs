@@ -466,24 +466,45 @@ impl Lake {
     /// then tells what the query's scans read. The query reads the lake as the log has it
     /// now (commits made since the plan was made included), and on a local disk no writer
     /// deletes a file it may read until the [`Execution`] is dropped.
+    ///
+    /// A data file that vanished between the log's reading and the scan (on S3, where a
+    /// writer deletes replaced files an hour after a compaction) makes the query catch up with
+    /// the log and start again, once, if nothing was returned yet.
     pub async fn execute(&self, frame: DataFrame) -> Result<Execution> {
-        let reader = self.read_lock()?;
-        self.refresh().await?;
-        let task = Arc::new(frame.task_ctx());
-        let plan = frame.create_physical_plan().await?;
-        let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
-        Ok(Execution {
-            plan,
-            stream,
-            files_total: self.table.files().len() as u64,
-            _reader: reader,
-        })
+        let mut retried = false;
+        loop {
+            let reader = self.read_lock()?;
+            self.refresh().await?;
+            let task = Arc::new(frame.task_ctx());
+            let plan = frame.clone().create_physical_plan().await?;
+            let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
+            let first = futures::StreamExt::next(&mut stream)
+                .await
+                .map(|b| b.map_err(Error::from));
+            if !retried && matches!(&first, Some(Err(e)) if vanished(e)) {
+                retried = true;
+                continue;
+            }
+            return Ok(Execution {
+                plan,
+                stream,
+                files_total: self.table.files().len() as u64,
+                _reader: reader,
+                first: Some(first),
+            });
+        }
     }
 
     /// Runs a planned query to its end: the rows and what reading them took.
     pub async fn run(&self, frame: DataFrame) -> Result<QueryResult> {
         self.execute(frame).await?.collect().await
     }
+}
+
+/// Whether a query failed because a data file it planned to read is gone.
+fn vanished(e: &Error) -> bool {
+    let text = e.to_string();
+    text.contains("not found") && text.contains(layout::TABLE_DIR)
 }
 
 /// A planned query with the notices its translation gave (an event data store ID this lake

@@ -94,6 +94,8 @@ pub struct Execution {
     pub(crate) files_total: u64,
     /// The readers' lock, held while the query runs (see `Lake::execute`).
     pub(crate) _reader: Option<std::fs::File>,
+    /// The first item of the stream, read ahead by `Lake::execute`.
+    pub(crate) first: Option<Option<Result<RecordBatch>>>,
 }
 
 impl Execution {
@@ -104,6 +106,9 @@ impl Execution {
 
     /// The next batch of the result, `None` at its end.
     pub async fn next(&mut self) -> Option<Result<RecordBatch>> {
+        if let Some(first) = self.first.take() {
+            return first;
+        }
         self.stream.next().await.map(|b| b.map_err(Into::into))
     }
 
