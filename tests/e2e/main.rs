@@ -5,6 +5,7 @@
 mod bad_input;
 mod common;
 mod compact;
+mod compat;
 mod corpora;
 mod crash;
 mod formats;

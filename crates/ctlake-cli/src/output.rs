@@ -9,7 +9,9 @@ use std::time::Instant;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use ctlake_query::aws::{QueryStatistics, write_query_results};
-use ctlake_query::display::{display_options, escape_batch, escape_controls, safe_rows};
+use ctlake_query::display::{
+    display_options, escape_batch, escape_controls, nested_as_json, safe_rows,
+};
 use ctlake_query::{Error, Execution, Lake, ScanStatistics};
 use datafusion::prelude::DataFrame;
 
@@ -124,7 +126,11 @@ async fn stream_rows(
         Parquet(parquet::arrow::ArrowWriter<&'a mut (dyn Write + Send)>),
     }
     let mut w = match format {
-        Format::Ndjson => Writer::Ndjson(arrow::json::LineDelimitedWriter::new(out)),
+        Format::Ndjson => Writer::Ndjson(
+            arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(out),
+        ),
         Format::Parquet => Writer::Parquet(parquet::arrow::ArrowWriter::try_new(
             out,
             Arc::clone(&schema),
@@ -142,15 +148,17 @@ async fn stream_rows(
         let batch = batch?;
         rows += batch.num_rows() as u64;
         match &mut w {
-            Writer::Csv(w) if terminal => w.write(&escape_batch(&batch)?)?,
-            Writer::Csv(w) => w.write(&batch)?,
+            Writer::Csv(w) if terminal => w.write(&escape_batch(&nested_as_json(&batch)?)?)?,
+            Writer::Csv(w) => w.write(&nested_as_json(&batch)?)?,
             Writer::Ndjson(w) => w.write(&batch)?,
             Writer::Parquet(w) => w.write(&batch)?,
         }
     }
     match w {
         // The header alone, so an empty result still says its columns.
-        Writer::Csv(mut w) if rows == 0 => w.write(&RecordBatch::new_empty(schema))?,
+        Writer::Csv(mut w) if rows == 0 => {
+            w.write(&nested_as_json(&RecordBatch::new_empty(schema))?)?
+        }
         Writer::Csv(_) => {}
         Writer::Ndjson(mut w) => w.finish()?,
         Writer::Parquet(w) => {
@@ -184,7 +192,9 @@ fn table(out: &mut dyn Write, schema: &SchemaRef, batches: &[RecordBatch]) -> an
 
 /// One JSON array of objects (`[]` when empty).
 fn json(out: &mut dyn Write, batches: &[RecordBatch]) -> anyhow::Result<()> {
-    let mut w = arrow::json::ArrayWriter::new(&mut *out);
+    let mut w = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(&mut *out);
     for b in batches {
         w.write(b)?;
     }

@@ -830,6 +830,68 @@ fn rewrite_functions(statement: &mut Statement) -> Result<()> {
     }
 }
 
+/// Whether `e` names a text column of the table (`sessioncredentialfromconsole`,
+/// `c.useridentity.type`), looked up in the schema.
+fn is_text_column(e: &Expr) -> bool {
+    use arrow::datatypes::DataType;
+    let parts: Vec<String> = match e {
+        Expr::Identifier(i) => vec![i.value.to_lowercase()],
+        Expr::CompoundIdentifier(p) => p.iter().map(|i| i.value.to_lowercase()).collect(),
+        _ => return false,
+    };
+    let schema = ctlake_schema::table_schema();
+    let resolve = |path: &[String]| {
+        let mut fields = schema.fields().clone();
+        let mut found = None;
+        for name in path {
+            let f = fields.iter().find(|f| f.name() == name)?.clone();
+            if let DataType::Struct(children) = f.data_type() {
+                fields = children.clone();
+            }
+            found = Some(f);
+        }
+        found.map(|f| matches!(f.data_type(), DataType::Utf8 | DataType::Utf8View))
+    };
+    // A qualified name may start with the table or an alias.
+    resolve(&parts)
+        .or_else(|| parts.get(1..).and_then(resolve))
+        .unwrap_or(false)
+}
+
+/// CloudTrail Lake compares a text column with a boolean literal as text
+/// (`sessioncredentialfromconsole = true`, a column holding `"true"`); DataFusion finds no
+/// common type. The literal becomes `'true'`/`'false'` where the other side is a text column,
+/// in `=`, `<>` and `IN`, in either order.
+fn compare_booleans_as_text(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
+    let as_text = |e: &mut Expr| {
+        if let Expr::Value(v) = e
+            && let Value::Boolean(b) = v.value
+        {
+            *e = Expr::value(Value::SingleQuotedString(b.to_string()));
+        }
+    };
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq | BinaryOperator::NotEq,
+            right,
+        } => {
+            if is_text_column(left) {
+                as_text(right);
+            } else if is_text_column(right) {
+                as_text(left);
+            }
+        }
+        Expr::InList {
+            expr: subject,
+            list,
+            ..
+        } if is_text_column(subject) => list.iter_mut().for_each(as_text),
+        _ => {}
+    }
+}
+
 /// Rewrites one call of a Trino function that DataFusion has under another shape.
 fn rewrite_call(expr: &mut Expr) -> Result<()> {
     // Trino folds quoted names to lower case too, and every ctlake column is lower case:
@@ -843,6 +905,7 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
         }
         _ => {}
     }
+    compare_booleans_as_text(expr);
     if let Expr::Lambda(lambda) = expr {
         return rewrite_lambda_fields(lambda);
     }

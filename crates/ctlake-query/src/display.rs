@@ -22,13 +22,86 @@ pub fn display_options(lake_style: bool) -> FormatOptions<'static> {
         .with_null(if lake_style { "" } else { "NULL" })
 }
 
-/// Each row's values as display strings, `None` for NULL.
+/// Whether values of `t` are nested (struct, map, list): text outputs write them as JSON.
+fn nested(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType::*;
+    matches!(
+        t,
+        Struct(_) | Map(_, _) | List(_) | LargeList(_) | FixedSizeList(_, _) | ListView(_)
+    )
+}
+
+/// `batch` with every nested column (struct, map, list) as JSON text: structs and maps as
+/// objects, lists as arrays, a null inside them as `null`, a null value itself as NULL. CSV,
+/// TSV, Markdown, tables and the shell show nested values this way, so `SELECT *` and
+/// `useridentity` export like any other column.
+pub fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| nested(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !nested(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let one = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "v",
+                field.data_type().clone(),
+                true,
+            )])),
+            vec![Arc::clone(column)],
+        )?;
+        let mut lines = Vec::new();
+        {
+            let mut w = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::LineDelimited>(&mut lines);
+            w.write(&one)?;
+            w.finish()?;
+        }
+        let values: Vec<Option<String>> = lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                // Each line is `{"v":<value>}`: the value's text as written, fields in order.
+                let value = line
+                    .strip_prefix(br#"{"v":"#)
+                    .and_then(|l| l.strip_suffix(b"}"))
+                    .ok_or_else(|| {
+                        arrow::error::ArrowError::JsonError("unexpected JSON line".into())
+                    })?;
+                Ok((value != b"null").then(|| String::from_utf8_lossy(value).into_owned()))
+            })
+            .collect::<std::result::Result<_, arrow::error::ArrowError>>()?;
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from(values)));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Each row's values as display strings, `None` for NULL (nested values as JSON text).
 pub fn string_rows(
     batches: &[RecordBatch],
     options: &FormatOptions,
 ) -> Result<Vec<Vec<Option<String>>>> {
     let mut rows = Vec::new();
     for batch in batches {
+        let batch = &nested_as_json(batch)?;
         let formatters = batch
             .columns()
             .iter()

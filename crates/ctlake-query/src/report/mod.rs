@@ -164,10 +164,12 @@ impl Report {
                 .with_header(true)
                 .build(csv);
             if s.batches.is_empty() {
-                w.write(&RecordBatch::new_empty(s.schema.clone()))?;
+                w.write(&crate::display::nested_as_json(&RecordBatch::new_empty(
+                    s.schema.clone(),
+                ))?)?;
             }
             for b in &s.batches {
-                w.write(b)?;
+                w.write(&crate::display::nested_as_json(b)?)?;
             }
             let json =
                 std::fs::File::create(dir.join(format!("{}.json", s.query.name))).map_err(io)?;

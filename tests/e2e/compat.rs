@@ -1,0 +1,103 @@
+//! CloudTrail Lake compatibility, round two: nested values in every text format, strings
+//! compared with boolean literals as Lake does.
+
+use crate::common::*;
+
+fn csv(lake: &std::path::Path, format: &str, sql: &str) -> String {
+    let r = run(&[
+        "query",
+        "--format",
+        format,
+        "--lake",
+        lake.to_str().unwrap(),
+        sql,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout
+}
+
+#[test]
+fn nested_columns_export_as_json_in_csv_tsv_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // A hand-written event: what each format must show is read off it.
+    let record = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice","accountId":"111122223333"},"eventTime":"2026-11-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutObject","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.9","eventID":"n-1","requestParameters":{"bucketName":"b1","key":"k,1"},"resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b1/k,1"},{"accountId":"111122223333","type":"AWS::S3::Bucket","ARN":"arn:aws:s3:::b1"}]}"#;
+    let src = dir.path().join("src");
+    write_gz(
+        &src.join("a.json.gz"),
+        &format!("{{\"Records\":[{record}]}}"),
+    );
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&src], 0);
+    let sql =
+        "SELECT eventname, useridentity, resources, requestparameters, errorcode FROM cloudtrail";
+    for (format, sep) in [("csv", ','), ("tsv", '\t')] {
+        let out = csv(&lake, format, sql);
+        // Parse the one data row with Python's csv module, an independent reader.
+        let script = format!(
+            "import csv, io, json, sys\nrows = list(csv.reader(io.StringIO(sys.stdin.read()), delimiter={:?}))\n\
+             h, r = rows[0], rows[1]\nd = dict(zip(h, r))\n\
+             u = json.loads(d['useridentity']); res = json.loads(d['resources']); rp = json.loads(d['requestparameters'])\n\
+             print(u['arn'], u['type'], u['principalid'], res[0]['arn'], res[0]['accountid'], res[1]['accountid'], rp['key'], repr(d['errorcode']))",
+            sep.to_string()
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), out.as_bytes()).unwrap();
+        let got = child.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            "arn:aws:sts::111122223333:assumed-role/Admin/alice AssumedRole None arn:aws:s3:::b1/k,1 None 111122223333 k,1 ''",
+            "{format}: {out}"
+        );
+    }
+    // JSON keeps real nesting, nulls inside as null.
+    let v: serde_json::Value = serde_json::from_str(&csv(&lake, "json", sql)).unwrap();
+    assert_eq!(v[0]["resources"][0]["accountid"], serde_json::Value::Null);
+    assert_eq!(v[0]["resources"][1]["arn"], "arn:aws:s3:::b1");
+    assert_eq!(v[0]["requestparameters"]["bucketName"], "b1");
+    // Markdown and the table show the same JSON text.
+    let md = csv(&lake, "markdown", "SELECT resources FROM cloudtrail");
+    assert!(
+        md.contains(r#"[{"accountid":null,"type":"AWS::S3::Object","arn":"arn:aws:s3:::b1/k,1","#),
+        "{md}"
+    );
+}
+
+#[test]
+fn text_columns_compare_with_boolean_literals_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = |id: &str, console: Option<&str>| {
+        let extra = console
+            .map(|c| format!(r#","sessionCredentialFromConsole":"{c}""#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"eventTime":"2026-11-01T00:00:00Z","awsRegion":"us-east-1","eventID":"{id}","eventName":"X","readOnly":true{extra}}}"#
+        )
+    };
+    let src = dir.path().join("src");
+    write_gz(
+        &src.join("a.json.gz"),
+        &format!(
+            "{{\"Records\":[{},{},{}]}}",
+            rec("t", Some("true")),
+            rec("f", Some("false")),
+            rec("n", None)
+        ),
+    );
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&src], 0);
+    let out = csv(
+        &lake,
+        "csv",
+        "SELECT count(*) FILTER (WHERE sessioncredentialfromconsole = true) AS eq, \
+         count(*) FILTER (WHERE false = c.sessioncredentialfromconsole) AS eq_rev, \
+         count(*) FILTER (WHERE sessioncredentialfromconsole <> false) AS ne, \
+         count(*) FILTER (WHERE sessioncredentialfromconsole IN (true, false)) AS in_list, \
+         count(*) FILTER (WHERE readonly = true) AS boolean_column FROM cloudtrail c",
+    );
+    assert_eq!(out.trim(), "eq,eq_rev,ne,in_list,boolean_column\n1,1,1,2,3");
+}
