@@ -101,3 +101,71 @@ fn text_columns_compare_with_boolean_literals_as_text() {
     );
     assert_eq!(out.trim(), "eq,eq_rev,ne,in_list,boolean_column\n1,1,1,2,3");
 }
+
+#[test]
+fn describe_lists_each_partition_column_once() {
+    let (_dir, lake, _) = sample_lake();
+    let mut child = ctlake()
+        .args(["shell", "--lake"])
+        .arg(&lake)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"\\d cloudtrail\n").unwrap();
+    drop(child.stdin.take());
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let named = |name: &str| {
+        out.lines()
+            .filter(|l| l.split_whitespace().next() == Some(name))
+            .count()
+    };
+    assert_eq!(named("region"), 1, "{out}");
+    assert_eq!(named("date"), 1, "{out}");
+    assert_eq!(named("eventtime"), 1, "{out}");
+}
+
+#[test]
+fn invalid_utf8_in_a_record_is_said_where_and_the_good_records_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let bad = b"{\"eventTime\":\"2026-11-01T00:00:00Z\",\"awsRegion\":\"us-east-1\",\"eventID\":\"b1\",\"eventName\":\"X\",\"userAgent\":\"a\xff\xfeb\"}";
+    // One file of the bad record alone, one with a good record after it.
+    let write = |name: &str, records: &[&[u8]]| {
+        let mut body = b"{\"Records\":[".to_vec();
+        body.extend(records.join(&b","[..]));
+        body.extend(b"]}");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut enc, &body).unwrap();
+        std::fs::write(src.join(name), enc.finish().unwrap()).unwrap();
+    };
+    let good = record("g1", "us-east-1", "2026-11-01T00:00:01Z");
+    write("alone.json.gz", &[bad]);
+    write("mixed.json.gz", &[bad, good.as_bytes()]);
+    let lake = dir.path().join("lake");
+    let r = run(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!r.stderr.contains("not CloudTrail"), "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("1 written, 0 duplicates dropped, 2 rejected"),
+        "{}",
+        r.stdout
+    );
+    let rejects = std::fs::read_to_string(&files_under(&lake.join("_rejects"))[0]).unwrap();
+    // The bad byte's 0-based offset in the record, as Python's bytes.index finds it.
+    assert_eq!(
+        rejects
+            .matches("invalid UTF-8 at byte 105 of the record")
+            .count(),
+        2,
+        "{rejects}"
+    );
+}

@@ -719,9 +719,13 @@ impl Decoder {
     /// Decodes one record and buffers it in its partition, or says why it was rejected.
     pub fn decode(&mut self, json: &[u8]) -> Result<(), Reject> {
         let json = std::str::from_utf8(json).map_err(|e| {
+            // Still an event if it says so: the file is broken CloudTrail, not a foreign one.
+            let event_like = [&b"\"eventTime\""[..], b"\"eventID\"", b"\"eventName\""]
+                .iter()
+                .any(|k| memchr::memmem::find(json, k).is_some());
             Reject::new(
                 format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
-                false,
+                event_like,
             )
         })?;
         let trimmed = json.trim_start();

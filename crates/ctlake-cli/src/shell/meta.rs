@@ -324,7 +324,15 @@ impl Shell {
         let columns = ctlake_query::suggest::columns();
         let width = columns.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
         let mut text = String::new();
+        // The partition columns are in the column list too: shown once, marked.
+        let partition = [
+            ctlake_schema::schema::PARTITION_REGION,
+            ctlake_schema::schema::PARTITION_DATE,
+        ];
         for (path, ty) in columns {
+            if partition.contains(&path.as_str()) {
+                continue;
+            }
             let ty = match ty {
                 arrow::datatypes::DataType::Struct(_) => "row".to_string(),
                 other => ctlake_query::type_name(&other),
