@@ -830,6 +830,33 @@ fn rewrite_functions(statement: &mut Statement) -> Result<()> {
     }
 }
 
+/// Trino reads a field of any row value: `element_at(resources, 1).arn`, `resources[1].arn`,
+/// `(useridentity).sessioncontext.sessionissuer.arn`. DataFusion's planner takes a field name
+/// after a non-column only as a string (`.'arn'`): names become lower-case strings (ctlake's
+/// fields are lower case, and Trino's field names are case-insensitive).
+fn named_field_access(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{AccessExpr, Value};
+    let Expr::CompoundFieldAccess { access_chain, .. } = expr else {
+        return;
+    };
+    let name = |i: &Ident| {
+        AccessExpr::Dot(Expr::value(Value::SingleQuotedString(
+            i.value.to_lowercase(),
+        )))
+    };
+    let mut chain = Vec::with_capacity(access_chain.len());
+    for access in access_chain.drain(..) {
+        match access {
+            AccessExpr::Dot(Expr::Identifier(i)) => chain.push(name(&i)),
+            AccessExpr::Dot(Expr::CompoundIdentifier(parts)) => {
+                chain.extend(parts.iter().map(name));
+            }
+            other => chain.push(other),
+        }
+    }
+    *access_chain = chain;
+}
+
 /// Whether `e` names a text column of the table (`sessioncredentialfromconsole`,
 /// `c.useridentity.type`), looked up in the schema.
 fn is_text_column(e: &Expr) -> bool {
@@ -906,6 +933,7 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
         _ => {}
     }
     compare_booleans_as_text(expr);
+    named_field_access(expr);
     if let Expr::Lambda(lambda) = expr {
         return rewrite_lambda_fields(lambda);
     }
