@@ -364,3 +364,46 @@ pub fn hostile_lake(dir: &Path) -> PathBuf {
     ingest(&lake, &[&src], 0);
     lake
 }
+
+/// Ingests `src` without compaction, `batch_files` delivery files per commit: a lake of many
+/// small files.
+pub fn fragmented_lake(lake: &Path, src: &Path, batch_files: &str) {
+    let r = run(&[
+        "ingest",
+        "--quiet",
+        "--no-compact",
+        "--batch-files",
+        batch_files,
+        "--lake",
+        lake.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// `ctlake query --format FORMAT` over the lake; the query must succeed.
+pub fn query_as(lake: &Path, format: &str, sql: &str) -> String {
+    let r = run(&[
+        "query",
+        "--format",
+        format,
+        "--lake",
+        lake.to_str().unwrap(),
+        sql,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout
+}
+
+/// A count as the CLI prints it (`3,036`), computed here, not by the code under test.
+pub fn count_text(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -13,40 +13,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::common::*;
 
-/// Ingests `src` a few delivery files per commit, without compaction: many small files.
-fn fragmented_lake(lake: &Path, src: &Path) {
-    let r = run(&[
-        "ingest",
-        "--quiet",
-        "--no-compact",
-        "--batch-files",
-        "20",
-        "--lake",
-        lake.to_str().unwrap(),
-        src.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-}
-
 fn files_per_partition(files: &[PathBuf]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for f in files {
         *m.entry(partition_of(f)).or_default() += 1;
     }
     m
-}
-
-fn query_csv(lake: &Path, sql: &str) -> String {
-    let r = run(&[
-        "query",
-        "--format",
-        "csv",
-        "--lake",
-        lake.to_str().unwrap(),
-        sql,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout
 }
 
 /// Event times of a data file, in file order.
@@ -78,7 +50,7 @@ fn compaction_keeps_every_row_and_every_answer() {
     let src = deliveries(dir.path(), "20000", "5");
     let expected = expected(&[&src]);
     let lake = dir.path().join("lake");
-    fragmented_lake(&lake, &src);
+    fragmented_lake(&lake, &src, "20");
 
     let before_files = committed_files(&lake);
     let before = files_per_partition(&before_files);
@@ -88,7 +60,7 @@ fn compaction_keeps_every_row_and_every_answer() {
     );
     let ids_before = stored_ids(&before_files);
     assert_eq!(ids_before.len() as u64, expected.events);
-    let answer_before = query_csv(&lake, ANSWER);
+    let answer_before = query_as(&lake, "csv", ANSWER);
 
     let r = run(&["compact", "--lake", lake.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -124,7 +96,7 @@ fn compaction_keeps_every_row_and_every_answer() {
             f.display()
         );
     }
-    assert_eq!(query_csv(&lake, ANSWER), answer_before);
+    assert_eq!(query_as(&lake, "csv", ANSWER), answer_before);
 
     // Nothing left to do: a second run changes nothing.
     let again = run(&["compact", "--lake", lake.to_str().unwrap()]);
@@ -179,7 +151,7 @@ fn kill_9_during_compaction_never_shows_an_event_twice_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
     let src = deliveries_in(dir.path(), "40000", "7", "6");
     let template = dir.path().join("template");
-    fragmented_lake(&template, &src);
+    fragmented_lake(&template, &src, "20");
     let want = stored_ids(&committed_files(&template));
     let fragments = committed_files(&template).len();
     let mut interrupted = 0;

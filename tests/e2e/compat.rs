@@ -3,19 +3,6 @@
 
 use crate::common::*;
 
-fn csv(lake: &std::path::Path, format: &str, sql: &str) -> String {
-    let r = run(&[
-        "query",
-        "--format",
-        format,
-        "--lake",
-        lake.to_str().unwrap(),
-        sql,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.stdout
-}
-
 #[test]
 fn nested_columns_export_as_json_in_csv_tsv_and_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -31,7 +18,7 @@ fn nested_columns_export_as_json_in_csv_tsv_and_json() {
     let sql =
         "SELECT eventname, useridentity, resources, requestparameters, errorcode FROM cloudtrail";
     for (format, sep) in [("csv", ','), ("tsv", '\t')] {
-        let out = csv(&lake, format, sql);
+        let out = query_as(&lake, format, sql);
         // Parse the one data row with Python's csv module, an independent reader.
         let script = format!(
             "import csv, io, json, sys\nrows = list(csv.reader(io.StringIO(sys.stdin.read()), delimiter={:?}))\n\
@@ -55,12 +42,12 @@ fn nested_columns_export_as_json_in_csv_tsv_and_json() {
         );
     }
     // JSON keeps real nesting, nulls inside as null.
-    let v: serde_json::Value = serde_json::from_str(&csv(&lake, "json", sql)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&query_as(&lake, "json", sql)).unwrap();
     assert_eq!(v[0]["resources"][0]["accountid"], serde_json::Value::Null);
     assert_eq!(v[0]["resources"][1]["arn"], "arn:aws:s3:::b1");
     assert_eq!(v[0]["requestparameters"]["bucketName"], "b1");
     // Markdown and the table show the same JSON text.
-    let md = csv(&lake, "markdown", "SELECT resources FROM cloudtrail");
+    let md = query_as(&lake, "markdown", "SELECT resources FROM cloudtrail");
     assert!(
         md.contains(r#"[{"accountid":null,"type":"AWS::S3::Object","arn":"arn:aws:s3:::b1/k,1","#),
         "{md}"
@@ -90,7 +77,7 @@ fn text_columns_compare_with_boolean_literals_as_text() {
     );
     let lake = dir.path().join("lake");
     ingest(&lake, &[&src], 0);
-    let out = csv(
+    let out = query_as(
         &lake,
         "csv",
         "SELECT count(*) FILTER (WHERE sessioncredentialfromconsole = true) AS eq, \

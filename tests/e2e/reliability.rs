@@ -96,17 +96,7 @@ fn replaced_files_wait_for_running_queries_then_go() {
     let expected = expected(&[&src]);
     let lake = dir.path().join("lake");
     let lake_arg = lake.to_str().unwrap();
-    let r = run(&[
-        "ingest",
-        "--quiet",
-        "--no-compact",
-        "--batch-files",
-        "10",
-        "--lake",
-        lake_arg,
-        src.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    fragmented_lake(&lake, &src, "10");
     let before = table_files(&lake);
 
     // A query in flight holds the readers' lock shared, as `ctlake query` does while it runs.
@@ -740,19 +730,6 @@ fn a_deleted_log_entry_is_found_and_the_lake_comes_back_exact() {
         r.stderr
     );
     assert!(!lake.join("_ctlake/lake.json").exists());
-}
-
-/// A count as the CLI prints it (`3,036`).
-fn count_text(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(unix)]

@@ -73,17 +73,7 @@ fn a_session_in_the_shell() {
     let mut p = shell(&lake, &history);
     // The banner names the sample's size (the Python reader's count) and two queries to try.
     let events = format!("{}", expected.events);
-    let with_commas = {
-        let s = events.as_bytes();
-        let mut out = String::new();
-        for (i, c) in s.iter().enumerate() {
-            if i > 0 && (s.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(*c as char);
-        }
-        out
-    };
+    let with_commas = crate::common::count_text(expected.events);
     expect(&mut p, &format!("{with_commas} events"));
     expect(&mut p, "Try:");
     expect(&mut p, "\\run console-logins-without-mfa");
@@ -290,17 +280,7 @@ fn the_shell_answers_after_a_compaction_in_another_terminal() {
     let events = crate::common::expected(&[&src]).events;
     let lake = dir.path().join("lake");
     let lake_arg = lake.to_str().unwrap();
-    let r = run(&[
-        "ingest",
-        "--quiet",
-        "--no-compact",
-        "--batch-files",
-        "10",
-        "--lake",
-        lake_arg,
-        src.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    crate::common::fragmented_lake(&lake, &src, "10");
     let mut p = shell(&lake, &dir.path().join("history"));
     say(&mut p, "SELECT count(*) AS n FROM cloudtrail;");
     expect(&mut p, &format!("| {events} |"));

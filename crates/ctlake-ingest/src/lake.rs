@@ -93,12 +93,7 @@ impl LakeWriter {
         let dir = root.join(layout::META_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
         let path = dir.join("lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::io(path.display(), e))?;
+        let file = ctlake_store::open_lock_file(&path).map_err(|e| Error::io(path.display(), e))?;
         match file.try_lock() {
             Ok(()) => Ok(WriteLock { _file: Some(file) }),
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -229,12 +229,8 @@ fn delete_replaced(store: &LakeStore, paths: &[String], old_enough: bool) -> Res
     let _exclusive = match store.local_root() {
         Some(root) => {
             let path = root.join(layout::READERS_FILE);
-            let file = std::fs::File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|e| Error::io(path.display(), e))?;
+            let file =
+                ctlake_store::open_lock_file(&path).map_err(|e| Error::io(path.display(), e))?;
             match file.try_lock() {
                 Ok(()) => file,
                 Err(std::fs::TryLockError::WouldBlock) => return Ok(false),

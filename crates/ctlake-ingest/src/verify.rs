@@ -19,7 +19,6 @@ use arrow::array::{Array, AsArray};
 use bytes::Bytes;
 use ctlake_schema::layout;
 use ctlake_schema::schema::{EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM};
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -68,19 +67,23 @@ impl VerifyReport {
 /// Checks the lake against its log (see the module docs). A log that does not replay is
 /// reported as damage, and then no file can be checked.
 pub fn verify(store: &LakeStore, deep: bool) -> Result<VerifyReport> {
-    let mut report = VerifyReport::default();
-    let snap = match manifest::load(store) {
-        Ok(snap) => snap,
-        Err(e @ (crate::Error::Log(_) | crate::Error::Store(_))) => {
-            report.damaged.push(Damage {
+    match manifest::load(store) {
+        Ok(snap) => verify_snapshot(store, &snap, deep),
+        Err(e @ (crate::Error::Log(_) | crate::Error::Store(_))) => Ok(VerifyReport {
+            damaged: vec![Damage {
                 path: layout::LOG_DIR.to_string(),
                 partition: None,
                 problem: e.to_string(),
-            });
-            return Ok(report);
-        }
-        Err(e) => return Err(e),
-    };
+            }],
+            ..Default::default()
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`verify`] for a caller that has replayed the log already.
+pub fn verify_snapshot(store: &LakeStore, snap: &Snapshot, deep: bool) -> Result<VerifyReport> {
+    let mut report = VerifyReport::default();
     let listed: BTreeMap<String, u64> = store
         .list(layout::TABLE_DIR)?
         .into_iter()
@@ -100,7 +103,7 @@ pub fn verify(store: &LakeStore, deep: bool) -> Result<VerifyReport> {
         report.damaged.extend(damage);
         report.events_rehashed += rehashed;
     }
-    let retired: HashSet<String> = manifest::retired(store, &snap)?.into_iter().collect();
+    let retired: HashSet<String> = manifest::retired(store, snap)?.into_iter().collect();
     for (path, size) in &listed {
         if snap.files.contains_key(path) || retired.contains(path) {
             continue;
@@ -183,7 +186,7 @@ fn check_file(
 
 /// Reads a data file's footer (and with `deep` every page, re-hashing each `eventjson`).
 fn read_file(bytes: Bytes, rows: u64, deep: bool) -> Result<(Vec<String>, u64)> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
     let mut problems = Vec::new();
     let in_footer = builder.metadata().file_metadata().num_rows() as u64;
     if in_footer != rows {
@@ -194,20 +197,14 @@ fn read_file(bytes: Bytes, rows: u64, deep: bool) -> Result<(Vec<String>, u64)> 
     if !deep {
         return Ok((problems, 0));
     }
-    let mask = ProjectionMask::columns(
-        builder.parquet_schema(),
-        [EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM],
-    );
     let mut rehashed = 0u64;
     let mut bad_events = Vec::new();
     let mut read_rows = 0u64;
-    // Every other column is decoded too (without keeping it), so a damaged page anywhere
-    // is found.
-    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
-        read_rows += batch?.num_rows() as u64;
-    }
-    for batch in builder.with_projection(mask).build()? {
+    // Every column is decoded, so a damaged page anywhere is found; the event columns are
+    // read off the same batches.
+    for batch in builder.build()? {
         let batch = batch?;
+        read_rows += batch.num_rows() as u64;
         let (Some(ids), Some(json), Some(sums)) = (
             batch.column_by_name(EVENT_ID),
             batch.column_by_name(EVENT_JSON),
@@ -284,11 +281,8 @@ pub fn drop_files(
     Ok(removed)
 }
 
-/// The recorded sources that can hold events of `file`'s partition: delivery files of its
-/// region delivered on its date or the day after (CloudTrail delivers within minutes, and a
-/// late event lands in the next day's folder). Sources not in AWS's layout cannot be placed
-/// and are not listed.
-pub fn sources_of(store: &LakeStore, snap: &Snapshot, file: &FileEntry) -> Result<Vec<String>> {
+/// Every source the lake has recorded (read once, for [`sources_of`]).
+pub fn source_uris(store: &LakeStore, snap: &Snapshot) -> Result<Vec<String>> {
     let mut uris: Vec<String> = snap.inline_sources.iter().map(|s| s.uri.clone()).collect();
     for path in &snap.source_files {
         uris.extend(
@@ -297,9 +291,17 @@ pub fn sources_of(store: &LakeStore, snap: &Snapshot, file: &FileEntry) -> Resul
                 .map(|s| s.uri),
         );
     }
+    Ok(uris)
+}
+
+/// The sources among `uris` that can hold events of `file`'s partition: delivery files of its
+/// region delivered on its date or the day after (CloudTrail delivers within minutes, and a
+/// late event lands in the next day's folder). Sources not in AWS's layout cannot be placed
+/// and are not listed.
+pub fn sources_of(uris: &[String], file: &FileEntry) -> Vec<String> {
     let next = file.date.succ_opt().unwrap_or(file.date);
     let mut out: Vec<String> = uris
-        .into_iter()
+        .iter()
         .filter(|uri| {
             ctlake_schema::awskey::parse_key(uri).is_some_and(|k| {
                 k.kind == ctlake_schema::awskey::LogKind::Events
@@ -307,8 +309,9 @@ pub fn sources_of(store: &LakeStore, snap: &Snapshot, file: &FileEntry) -> Resul
                     && (k.date == file.date || k.date == next)
             })
         })
+        .cloned()
         .collect();
     out.sort();
     out.dedup();
-    Ok(out)
+    out
 }

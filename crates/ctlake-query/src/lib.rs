@@ -315,9 +315,15 @@ impl Lake {
     /// table then scans their files); returns whether there were any. [`Lake::execute`] does
     /// this before each query.
     pub async fn refresh(&self) -> Result<bool> {
-        let mut snap = (*self.snapshot()).clone();
-        if !ctlake_store::log::catch_up(self.store.as_ref(), &mut snap).await? {
+        let current = self.snapshot();
+        let new = ctlake_store::log::entries_after(self.store.as_ref(), current.seq).await?;
+        if new.is_empty() {
             return Ok(false);
+        }
+        let mut snap = (*current).clone();
+        for (path, bytes) in &new {
+            snap.apply_bytes(path, bytes)
+                .map_err(ctlake_store::Error::from)?;
         }
         self.table.set_files(snap.files.values().cloned().collect());
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
@@ -332,12 +338,7 @@ impl Lake {
             return Ok(None);
         };
         let path = root.join(layout::READERS_FILE);
-        let Ok(file) = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        else {
+        let Ok(file) = ctlake_store::open_lock_file(&path) else {
             return Ok(None);
         };
         file.lock_shared().map_err(|e| Error::Lake {

@@ -17,3 +17,13 @@ pub mod log;
 
 pub use error::{Error, Result, explain};
 pub use location::{Location, open, s3_bucket};
+
+/// Opens (creating it if need be) a lock file of a local lake: the writers' lock and the
+/// readers' lock are both `flock`s on such a file, taken by the caller.
+pub fn open_lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}

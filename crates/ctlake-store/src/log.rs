@@ -15,19 +15,25 @@ use crate::{Error, Result};
 /// Log entries fetched at once.
 const CONCURRENT_GETS: usize = 32;
 
-/// The lake's identity, or `None` where there is no lake.
-pub async fn read_info(store: &dyn ObjectStore) -> Result<Option<LakeInfo>> {
-    let path = ObjectPath::from(layout::LAKE_FILE);
-    let bytes = match store.get(&path).await {
+/// The object at `path`, or `None` when there is none.
+async fn get(store: &dyn ObjectStore, path: &str) -> Result<Option<bytes::Bytes>> {
+    let got = match store.get(&ObjectPath::from(path)).await {
         Ok(r) => r.bytes().await,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => Err(e),
-    }
-    .map_err(|source| Error::Store {
+    };
+    got.map(Some).map_err(|source| Error::Store {
         op: "read",
-        location: layout::LAKE_FILE.into(),
+        location: path.into(),
         cause: source,
-    })?;
+    })
+}
+
+/// The lake's identity, or `None` where there is no lake.
+pub async fn read_info(store: &dyn ObjectStore) -> Result<Option<LakeInfo>> {
+    let Some(bytes) = get(store, layout::LAKE_FILE).await? else {
+        return Ok(None);
+    };
     Ok(Some(LakeInfo::parse(layout::LAKE_FILE, &bytes)?))
 }
 
@@ -50,15 +56,14 @@ pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
             .filter(|p| layout::log_entry_seq(p).is_some()),
     )
     .map(|path| async move {
-        let location = ObjectPath::from(path.as_str());
-        let bytes = match store.get(&location).await {
-            Ok(r) => r.bytes().await,
-            Err(e) => Err(e),
-        }
-        .map_err(|source| Error::Store {
+        // Listed a moment ago: gone now means the log changed under the reader.
+        let bytes = get(store, &path).await?.ok_or_else(|| Error::Store {
             op: "read",
             location: path.clone(),
-            cause: source,
+            cause: object_store::Error::NotFound {
+                path: path.clone(),
+                source: "log entry removed while the log was read".into(),
+            },
         })?;
         Ok::<_, Error>((path, bytes))
     })
@@ -68,25 +73,21 @@ pub async fn read_snapshot(store: &dyn ObjectStore) -> Result<Snapshot> {
     Ok(Snapshot::replay(entries)?)
 }
 
-/// Applies to `snap` the entries committed after it, in order; returns whether there were any.
-/// A reader calls it before each query, so a long-lived session (the shell) answers from the
-/// lake as it is now and never plans with files a later commit replaced.
-pub async fn catch_up(store: &dyn ObjectStore, snap: &mut Snapshot) -> Result<bool> {
-    let mut applied = false;
+/// The log entries committed after entry `seq`, in order, as `(path, bytes)` (usually none:
+/// one GET that finds nothing). A reader calls it before each query, so a long-lived session
+/// (the shell) answers from the lake as it is now and never plans with files a later commit
+/// replaced.
+pub async fn entries_after(
+    store: &dyn ObjectStore,
+    seq: u64,
+) -> Result<Vec<(String, bytes::Bytes)>> {
+    let mut entries = Vec::new();
     loop {
-        let path = layout::log_entry_path(snap.seq + 1);
-        let bytes = match store.get(&ObjectPath::from(path.as_str())).await {
-            Ok(r) => r.bytes().await,
-            Err(object_store::Error::NotFound { .. }) => return Ok(applied),
-            Err(e) => Err(e),
+        let path = layout::log_entry_path(seq + 1 + entries.len() as u64);
+        match get(store, &path).await? {
+            Some(bytes) => entries.push((path, bytes)),
+            None => return Ok(entries),
         }
-        .map_err(|source| Error::Store {
-            op: "read",
-            location: path.clone(),
-            cause: source,
-        })?;
-        snap.apply_bytes(&path, &bytes)?;
-        applied = true;
     }
 }
 

@@ -2,13 +2,12 @@
 //! files out of the table in a commit of their own, naming the sources that restore them.
 
 use std::io::{self, Write};
-use std::time::Duration;
 
 use ctlake_ingest::LakeWriter;
-use ctlake_ingest::manifest::{self, ORPHAN_AGE, format_micros};
+use ctlake_ingest::manifest::format_micros;
 use ctlake_ingest::verify;
 
-use crate::args::{self, LakeArg};
+use crate::args::LakeArg;
 use crate::{EXIT_DAMAGED, Global, format};
 
 #[derive(Debug, clap::Args)]
@@ -22,50 +21,21 @@ pub struct Args {
     /// Find damage as `verify --deep` does.
     #[arg(long, requires = "drop_damaged")]
     deep: bool,
-    /// Only unreferenced files at least this old: 30m, 1h, 2d [default: 1h; 0 on a local
-    /// lake, whose writers hold a lock].
-    #[arg(long, value_name = "AGE", value_parser = args::age)]
-    older_than: Option<Duration>,
-    /// Say what would be done, change nothing.
-    #[arg(long)]
-    dry_run: bool,
+    #[command(flatten)]
+    sweep: super::vacuum::Sweep,
 }
 
 impl Args {
     pub fn run(self, _: &Global) -> anyhow::Result<u8> {
         let lake = LakeWriter::open(&self.lake.lake)?;
-        let age = match self.older_than {
-            Some(age) => age,
-            None if lake.store().renames() => Duration::ZERO,
-            None => ORPHAN_AGE,
-        };
         let _lock = lake.lock()?;
         let mut snap = lake.snapshot()?;
         let mut out = io::stdout().lock();
-        let verb = if self.dry_run {
-            "would remove"
-        } else {
-            "removed"
-        };
-        let orphans = manifest::vacuum(lake.store(), &snap, age, self.dry_run)?;
-        for o in &orphans {
-            writeln!(
-                out,
-                "{verb} unreferenced {} ({})",
-                o.path,
-                format::bytes(o.bytes)
-            )?;
-        }
-        writeln!(
-            out,
-            "{verb} {} unreferenced files (files younger than {} kept)",
-            orphans.len(),
-            format::age(age)
-        )?;
+        self.sweep.run(&lake, &snap, &mut out)?;
         if !self.drop_damaged {
             return Ok(0);
         }
-        let report = verify::verify(lake.store(), self.deep)?;
+        let report = verify::verify_snapshot(lake.store(), &snap, self.deep)?;
         let mut paths: Vec<String> = report
             .damaged
             .iter()
@@ -83,15 +53,20 @@ impl Args {
             .iter()
             .filter_map(|p| snap.files.get(p).cloned())
             .collect();
-        let dropped = if self.dry_run {
+        let dropped = if self.sweep.dry_run {
             entries
         } else {
             verify::drop_files(lake.store(), &mut snap, &paths)?
         };
-        let verb = if self.dry_run {
+        let verb = if self.sweep.dry_run {
             "would drop"
         } else {
             "dropped"
+        };
+        let uris = if dropped.is_empty() {
+            Vec::new()
+        } else {
+            verify::source_uris(lake.store(), &snap)?
         };
         for f in &dropped {
             writeln!(
@@ -103,7 +78,7 @@ impl Args {
                 format_micros(f.min_time_us),
                 format_micros(f.max_time_us)
             )?;
-            let sources = verify::sources_of(lake.store(), &snap, f)?;
+            let sources = verify::sources_of(&uris, f);
             if sources.is_empty() {
                 writeln!(
                     out,

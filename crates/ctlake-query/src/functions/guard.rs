@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
@@ -36,47 +36,16 @@ struct Guarded {
     limit: usize,
 }
 
-/// The value of row `i` of an argument: its byte length (strings) or number (counts).
-fn lengths(arg: &ColumnarValue, rows: usize) -> Option<Vec<Option<i64>>> {
-    let array: ArrayRef = match arg {
-        ColumnarValue::Array(a) => Arc::clone(a),
-        ColumnarValue::Scalar(s) => s.to_array_of_size(1).ok()?,
+/// Per row, an argument's byte length (`text`) or value as a number; `None` for NULL.
+fn numbers(arg: &ColumnarValue, rows: usize, text: bool) -> Option<Vec<Option<i64>>> {
+    let array = arg.to_array(rows).ok()?;
+    let array = if text {
+        arrow::compute::kernels::length::length(&array).ok()?
+    } else {
+        array
     };
-    let value = |i: usize| if array.len() == 1 { 0 } else { i };
-    let out = match array.data_type() {
-        DataType::Utf8 => {
-            let a = array.as_string::<i32>();
-            (0..rows)
-                .map(|i| a.is_valid(value(i)).then(|| a.value(value(i)).len() as i64))
-                .collect()
-        }
-        DataType::LargeUtf8 => {
-            let a = array.as_string::<i64>();
-            (0..rows)
-                .map(|i| a.is_valid(value(i)).then(|| a.value(value(i)).len() as i64))
-                .collect()
-        }
-        DataType::Utf8View => {
-            let a = array.as_string_view();
-            (0..rows)
-                .map(|i| a.is_valid(value(i)).then(|| a.value(value(i)).len() as i64))
-                .collect()
-        }
-        DataType::Int64 => {
-            let a = array.as_primitive::<Int64Type>();
-            (0..rows)
-                .map(|i| a.is_valid(value(i)).then(|| a.value(value(i))))
-                .collect()
-        }
-        _ => {
-            let cast = arrow::compute::cast(&array, &DataType::Int64).ok()?;
-            let a = cast.as_primitive::<Int64Type>();
-            (0..rows)
-                .map(|i| a.is_valid(value(i)).then(|| a.value(value(i))))
-                .collect()
-        }
-    };
-    Some(out)
+    let values = arrow::compute::cast(&array, &DataType::Int64).ok()?;
+    Some(values.as_primitive::<Int64Type>().iter().collect())
 }
 
 impl ScalarUDFImpl for Guarded {
@@ -102,9 +71,10 @@ impl ScalarUDFImpl for Guarded {
         let rows = args.number_rows.max(1);
         let mut total: i128 = 0;
         if args.args.len() >= 2 {
-            let (Some(first), Some(second)) =
-                (lengths(&args.args[0], rows), lengths(&args.args[1], rows))
-            else {
+            let (Some(first), Some(second)) = (
+                numbers(&args.args[0], rows, true),
+                numbers(&args.args[1], rows, false),
+            ) else {
                 return self.inner.invoke_with_args(args);
             };
             // The fill of lpad/rpad repeats up to the target length; repeat multiplies.
