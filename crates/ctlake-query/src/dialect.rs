@@ -22,11 +22,78 @@ use datafusion::sql::sqlparser::ast::{
     ObjectNamePart, Query, Select, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
     visit_expressions_mut,
 };
-use datafusion::sql::sqlparser::dialect::DuckDbDialect;
+use datafusion::sql::sqlparser::dialect::{Dialect, DuckDbDialect};
 
 /// The parser's dialect. Trino has none in sqlparser; DuckDB's is the nearest that parses
-/// lambdas (`x -> x > 1`), `INTERVAL '7' DAY`, typed literals, map and struct access.
-type SqlDialect = DuckDbDialect;
+/// lambdas (`x -> x > 1`), `INTERVAL '7' DAY`, typed literals, map and struct access. It is
+/// DuckDB's with one difference: DuckDB reads `f(a = b)` as a named argument `a`, where Trino
+/// (named arguments are `a => b`) reads a comparison, as in `if(eventname = 'X', 1, 0)`.
+#[derive(Debug, Default)]
+struct SqlDialect {
+    duckdb: DuckDbDialect,
+}
+
+/// Every choice DuckDB's dialect makes, delegated, except named arguments with `=`.
+impl Dialect for SqlDialect {
+    fn dialect(&self) -> std::any::TypeId {
+        // The parser asks "is this DuckDB?" for a few constructs (`STRUCT(..)` types, ...).
+        std::any::TypeId::of::<DuckDbDialect>()
+    }
+    fn is_identifier_start(&self, ch: char) -> bool {
+        self.duckdb.is_identifier_start(ch)
+    }
+    fn is_identifier_part(&self, ch: char) -> bool {
+        self.duckdb.is_identifier_part(ch)
+    }
+    fn supports_named_fn_args_with_eq_operator(&self) -> bool {
+        false
+    }
+    fn supports_trailing_commas(&self) -> bool {
+        self.duckdb.supports_trailing_commas()
+    }
+    fn supports_filter_during_aggregation(&self) -> bool {
+        self.duckdb.supports_filter_during_aggregation()
+    }
+    fn supports_group_by_expr(&self) -> bool {
+        self.duckdb.supports_group_by_expr()
+    }
+    fn supports_bitwise_shift_operators(&self) -> bool {
+        self.duckdb.supports_bitwise_shift_operators()
+    }
+    fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
+        self.duckdb.supports_named_fn_args_with_assignment_operator()
+    }
+    fn supports_dictionary_syntax(&self) -> bool {
+        self.duckdb.supports_dictionary_syntax()
+    }
+    fn support_map_literal_syntax(&self) -> bool {
+        self.duckdb.support_map_literal_syntax()
+    }
+    fn supports_lambda_functions(&self) -> bool {
+        self.duckdb.supports_lambda_functions()
+    }
+    fn allow_extract_single_quotes(&self) -> bool {
+        self.duckdb.allow_extract_single_quotes()
+    }
+    fn supports_array_typedef_with_brackets(&self) -> bool {
+        self.duckdb.supports_array_typedef_with_brackets()
+    }
+    fn supports_order_by_all(&self) -> bool {
+        self.duckdb.supports_order_by_all()
+    }
+    fn supports_select_wildcard_exclude(&self) -> bool {
+        self.duckdb.supports_select_wildcard_exclude()
+    }
+    fn supports_select_wildcard_replace(&self) -> bool {
+        self.duckdb.supports_select_wildcard_replace()
+    }
+    fn supports_notnull_operator(&self) -> bool {
+        self.duckdb.supports_notnull_operator()
+    }
+    fn supports_comma_separated_trim(&self) -> bool {
+        self.duckdb.supports_comma_separated_trim()
+    }
+}
 use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::TABLE;
@@ -46,12 +113,19 @@ pub struct Translated {
 /// Translates CloudTrail Lake SQL for the lake whose event data store ID is `lake_id`.
 pub fn translate(sql: &str, lake_id: &str) -> Result<Translated> {
     let scanned = Scanned::new(sql, lake_id);
-    let dialect = SqlDialect {};
+    let dialect = SqlDialect::default();
     let parsed = DFParserBuilder::new(scanned.sql.as_str())
         .with_dialect(&dialect)
         .build()
         .and_then(|mut p| p.parse_statements())
-        .map_err(|e| scanned.syntax_error(sql, &e.strip_backtrace()))?;
+        .map_err(|e| {
+            if bare_values(&scanned.sql) {
+                return Error::Unsupported {
+                    what: "VALUES rows without parentheses; write VALUES (1), (2), (3)".into(),
+                };
+            }
+            scanned.syntax_error(sql, &e.strip_backtrace())
+        })?;
     let mut statements = Vec::with_capacity(parsed.len());
     for mut statement in parsed {
         balance_chains(&mut statement)?;
@@ -70,6 +144,29 @@ pub fn translate(sql: &str, lake_id: &str) -> Result<Translated> {
         statements,
         notices: scanned.notices,
     })
+}
+
+/// Whether `sql` has a `VALUES` not followed by `(`: Trino's `VALUES 1, 2, 3` (one column
+/// per row, no parentheses), which the parser does not read.
+fn bare_values(sql: &str) -> bool {
+    lexer::spans(sql)
+        .iter()
+        .filter(|s| s.kind == Kind::Code)
+        .any(|s| {
+            let code = &sql[s.start..s.end];
+            let lower = code.to_ascii_lowercase();
+            lower.match_indices("values").any(|(at, w)| {
+                let before = code[..at].bytes().next_back();
+                let after = code[at + w.len()..].trim_start();
+                before.is_none_or(|c| !is_word(c))
+                    && code[at + w.len()..]
+                        .bytes()
+                        .next()
+                        .is_none_or(|c| !is_word(c))
+                    && !after.is_empty()
+                    && !after.starts_with('(')
+            })
+        })
 }
 
 /// Operands from which a chain of `OR` (or `AND`) is rebuilt as a balanced tree.
@@ -457,7 +554,7 @@ fn check_read_only(statement: &DFStatement) -> Result<()> {
 }
 
 fn parse_expr(sql: &str) -> Result<Expr> {
-    Parser::new(&SqlDialect {})
+    Parser::new(&SqlDialect::default())
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| Error::Unsupported {
@@ -468,7 +565,7 @@ fn parse_expr(sql: &str) -> Result<Expr> {
 fn parse_table_factor(sql: &str) -> Result<TableFactor> {
     let query = format!("SELECT * FROM {sql}");
     let mut statements =
-        Parser::parse_sql(&SqlDialect {}, &query).map_err(|e| Error::Unsupported {
+        Parser::parse_sql(&SqlDialect::default(), &query).map_err(|e| Error::Unsupported {
             what: format!("internal rewrite produced bad SQL {query:?}: {e}"),
         })?;
     if let Some(Statement::Query(q)) = statements.pop()
@@ -487,6 +584,7 @@ fn rewrite(statement: &mut DFStatement) -> Result<()> {
         DFStatement::Explain(e) => rewrite(&mut e.statement),
         DFStatement::Statement(s) => {
             let s = s.as_mut();
+            rewrite_clauses(s)?;
             let mut renames = Vec::new();
             let query = match s {
                 Statement::Query(q) => Some(q.as_mut()),
@@ -507,6 +605,121 @@ fn rewrite(statement: &mut DFStatement) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// Trino clauses DataFusion plans under another name, in every query of a statement:
+/// `FETCH FIRST n ROWS ONLY` is `LIMIT n`, and `TABLESAMPLE BERNOULLI|SYSTEM (p)` keeps each
+/// row with probability p% (DataFusion parses `TABLESAMPLE` and then ignores it, which would
+/// answer over the whole table).
+fn rewrite_clauses(statement: &mut Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{VisitMut, VisitorMut};
+    struct Clauses;
+    impl VisitorMut for Clauses {
+        type Break = Error;
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<Error> {
+            match fetch_as_limit(query) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        }
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<Error> {
+            match sample_as_filter(factor) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => ControlFlow::Break(e),
+            }
+        }
+    }
+    match statement.visit(&mut Clauses) {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `[OFFSET m] FETCH { FIRST | NEXT } [n] { ROW | ROWS } ONLY` as `LIMIT n [OFFSET m]`.
+fn fetch_as_limit(query: &mut Query) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{LimitClause, Value};
+    let Some(fetch) = query.fetch.take() else {
+        return Ok(());
+    };
+    if fetch.with_ties {
+        return Err(Error::Unsupported {
+            what: "FETCH FIRST ... WITH TIES (use rank() OVER (ORDER BY ...) <= n)".into(),
+        });
+    }
+    if fetch.percent {
+        return Err(Error::Unsupported {
+            what: "FETCH FIRST ... PERCENT (Trino has no such clause)".into(),
+        });
+    }
+    let n = fetch
+        .quantity
+        .unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+    match &mut query.limit_clause {
+        None => {
+            query.limit_clause = Some(LimitClause::LimitOffset {
+                limit: Some(n),
+                offset: None,
+                limit_by: Vec::new(),
+            })
+        }
+        Some(LimitClause::LimitOffset { limit: l @ None, .. }) => *l = Some(n),
+        Some(_) => {
+            return Err(Error::Syntax {
+                message: "a query has either LIMIT or FETCH FIRST, not both".into(),
+                line: 1,
+                column: 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `t [AS a] TABLESAMPLE BERNOULLI (p)` as `(SELECT * FROM t WHERE random() < p / 100) AS a`.
+/// Trino's `SYSTEM` may sample whole blocks; sampling rows is one valid way to do it, and the
+/// same one.
+fn sample_as_filter(factor: &mut TableFactor) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{TableSampleKind, TableSampleUnit};
+    let TableFactor::Table {
+        name,
+        alias,
+        sample,
+        ..
+    } = factor
+    else {
+        return Ok(());
+    };
+    let Some(kind) = sample.take() else {
+        return Ok(());
+    };
+    let (TableSampleKind::BeforeTableAlias(s) | TableSampleKind::AfterTableAlias(s)) = kind;
+    let unsupported = |what: &str| Error::Unsupported {
+        what: format!("TABLESAMPLE {what} (Trino's are BERNOULLI (p) and SYSTEM (p), p in percent)"),
+    };
+    if s.seed.is_some() || s.bucket.is_some() || s.offset.is_some() {
+        return Err(unsupported("with a seed, buckets or an offset"));
+    }
+    let Some(quantity) = &s.quantity else {
+        return Err(unsupported("without a percentage"));
+    };
+    if matches!(quantity.unit, Some(TableSampleUnit::Rows)) {
+        return Err(unsupported("of a number of rows"));
+    }
+    let alias = match alias.take() {
+        Some(mut a) => {
+            a.explicit = false;
+            a.to_string()
+        }
+        None => name
+            .0
+            .last()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| TABLE.to_string()),
+    };
+    *factor = parse_table_factor(&format!(
+        "(SELECT * FROM {name} WHERE random() * 100 < ({})) AS {alias}",
+        quantity.value
+    ))?;
+    Ok(())
 }
 
 /// Calls `f` on every SELECT of a query: its body, CTEs and derived tables.
@@ -563,8 +776,9 @@ fn walk_factor(
 /// `(SELECT a.*, unnest(x) AS c FROM t AS a) AS a`, and `u.c` is renamed `a.c`.
 fn rewrite_unnest(select: &mut Select, renames: &mut Vec<(String, String)>) -> Result<()> {
     for (i, twj) in select.from.iter_mut().enumerate() {
-        if i > 0 {
-            as_unnest(&mut twj.relation);
+        as_unnest(&mut twj.relation);
+        if i == 0 {
+            standalone_unnest(&mut twj.relation)?;
         }
         for join in &mut twj.joins {
             as_unnest(&mut join.relation);
@@ -668,6 +882,49 @@ fn rewrite_unnest(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         relation: parse_table_factor(&format!("{source} AS {base_alias}"))?,
         joins: Vec::new(),
     };
+    Ok(())
+}
+
+/// `FROM UNNEST(a, b) AS t(x, y)` with no table before it: a derived table of the arrays'
+/// elements, side by side (the shorter padded with NULLs, as Trino does).
+fn standalone_unnest(factor: &mut TableFactor) -> Result<()> {
+    let TableFactor::UNNEST {
+        alias,
+        array_exprs,
+        with_offset,
+        with_ordinality,
+        ..
+    } = factor
+    else {
+        return Ok(());
+    };
+    let unsupported = |why: &str| Error::Unsupported {
+        what: format!("UNNEST here: {why}"),
+    };
+    if *with_offset || *with_ordinality {
+        return Err(unsupported("WITH ORDINALITY / WITH OFFSET are not supported yet"));
+    }
+    let alias = alias
+        .take()
+        .ok_or_else(|| unsupported("name the columns: UNNEST(x) AS t(c)"))?;
+    let columns: Vec<String> = if alias.columns.is_empty() && array_exprs.len() == 1 {
+        vec![alias.name.to_string()]
+    } else {
+        alias.columns.iter().map(|c| c.name.to_string()).collect()
+    };
+    if columns.len() != array_exprs.len() {
+        return Err(unsupported(&format!(
+            "{} arrays need {} column names in AS t(..)",
+            array_exprs.len(),
+            array_exprs.len()
+        )));
+    }
+    let items: Vec<String> = array_exprs
+        .iter()
+        .zip(&columns)
+        .map(|(e, c)| format!("unnest({e}) AS {c}"))
+        .collect();
+    *factor = parse_table_factor(&format!("(SELECT {}) AS {}", items.join(", "), alias.name))?;
     Ok(())
 }
 
@@ -919,6 +1176,74 @@ fn compare_booleans_as_text(expr: &mut Expr) {
     }
 }
 
+/// `t AT TIME ZONE z`: Trino reads a timestamp without a zone (`eventtime`, a `TIMESTAMP '...'`
+/// literal) as UTC, CloudTrail Lake's session zone, and shows that instant in `z`; DataFusion
+/// would read its wall clock as already in `z`. Pinning the operand to UTC first gives Trino's
+/// answer, and changes nothing for a timestamp that has a zone.
+fn at_time_zone_from_utc(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator, Value};
+    let utc = Expr::value(Value::SingleQuotedString("UTC".into()));
+    let zoned = |e: &Expr| {
+        let mut e = e;
+        while let Expr::Nested(inner) = e {
+            e = inner;
+        }
+        matches!(e, Expr::AtTimeZone { .. })
+    };
+    let pin = |e: &mut Expr| {
+        let operand = std::mem::replace(e, Expr::value(Value::Null));
+        *e = Expr::Nested(Box::new(Expr::AtTimeZone {
+            timestamp: Box::new(operand),
+            time_zone: Box::new(utc.clone()),
+        }));
+    };
+    // Compared with a timestamp in a zone, a timestamp without one is a UTC instant too
+    // (DataFusion would read its wall clock in the other operand's zone).
+    match expr {
+        Expr::BinaryOp { left, op, right }
+            if matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+            ) =>
+        {
+            match (zoned(left), zoned(right)) {
+                (true, false) => pin(right),
+                (false, true) => pin(left),
+                _ => {}
+            }
+            return;
+        }
+        Expr::Between {
+            expr: subject,
+            low,
+            high,
+            ..
+        } if zoned(subject) => {
+            for bound in [low, high] {
+                if !zoned(bound) {
+                    pin(bound);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    let Expr::AtTimeZone { timestamp, .. } = expr else {
+        return;
+    };
+    let pinned = matches!(timestamp.as_ref(), Expr::AtTimeZone { time_zone, .. } if **time_zone == utc)
+        || matches!(timestamp.as_ref(), Expr::Nested(inner)
+            if matches!(inner.as_ref(), Expr::AtTimeZone { time_zone, .. } if **time_zone == utc));
+    if !pinned {
+        pin(timestamp);
+    }
+}
+
 /// Rewrites one call of a Trino function that DataFusion has under another shape.
 fn rewrite_call(expr: &mut Expr) -> Result<()> {
     // Trino folds quoted names to lower case too, and every ctlake column is lower case:
@@ -934,6 +1259,7 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
     }
     compare_booleans_as_text(expr);
     named_field_access(expr);
+    at_time_zone_from_utc(expr);
     if let Expr::Lambda(lambda) = expr {
         return rewrite_lambda_fields(lambda);
     }
@@ -983,6 +1309,27 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
             set_function_name(&mut f.name, "array_filter");
             None
         }
+        ("array_sort", 2) if is_lambda(1) => {
+            set_function_name(&mut f.name, crate::functions::lambda::ARRAY_SORT_BY);
+            None
+        }
+        // Trino's is 0 (not NULL) for an element that is not there.
+        ("array_position", 2) => {
+            let (a, e) = (arg(0).unwrap_or_default(), arg(1).unwrap_or_default());
+            Some(format!(
+                "CASE WHEN ({a}) IS NULL OR ({e}) IS NULL THEN NULL \
+                 ELSE coalesce(array_position({a}, {e}), 0) END"
+            ))
+        }
+        ("array_position", 3) => {
+            return Err(Error::Unsupported {
+                what: "array_position with an instance argument".into(),
+            });
+        }
+        ("zip", _) => {
+            set_function_name(&mut f.name, "arrays_zip");
+            None
+        }
         ("none_match", 2) if is_lambda(1) => Some(format!(
             "NOT array_any_match({}, {})",
             arg(0).unwrap_or_default(),
@@ -1000,6 +1347,17 @@ fn rewrite_call(expr: &mut Expr) -> Result<()> {
             ))
         }
         ("date", 1) => Some(format!("CAST({} AS DATE)", arg(0).unwrap_or_default())),
+        // The instant seen in another zone; `with_timezone` reads the wall clock as in it.
+        ("at_timezone", 2) => Some(format!(
+            "({} AT TIME ZONE 'UTC') AT TIME ZONE {}",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default()
+        )),
+        ("with_timezone", 2) => Some(format!(
+            "{} AT TIME ZONE {}",
+            arg(0).unwrap_or_default(),
+            arg(1).unwrap_or_default()
+        )),
         ("replace", 2) => Some(format!(
             "replace({}, {}, '')",
             arg(0).unwrap_or_default(),

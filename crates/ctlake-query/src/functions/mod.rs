@@ -11,9 +11,13 @@
 mod arn;
 mod collection;
 pub(crate) mod guard;
+mod joda;
 mod json;
+pub(crate) mod lambda;
 pub(crate) mod text;
+mod sequence;
 mod time;
+mod urls;
 
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::{Result, exec_err, plan_err};
@@ -42,6 +46,8 @@ pub(crate) enum Kind {
     DateDiff,
     DateFormat,
     DateParse,
+    FormatDatetime,
+    ParseDatetime,
     FromIso8601Timestamp,
     FromIso8601Date,
     ToIso8601,
@@ -53,12 +59,16 @@ pub(crate) enum Kind {
     RegexpReplace,
     Arn(arn::Part),
     PrincipalName,
+    Codepoint,
+    Url(urls::Part),
+    Sequence,
 }
 
 /// Functions that fail on bad data in Trino and so get a lenient twin for `try(...)`.
 pub(crate) const FALLIBLE: &[&str] = &[
     "json_parse",
     "date_parse",
+    "parse_datetime",
     "from_iso8601_timestamp",
     "from_iso8601_date",
 ];
@@ -101,6 +111,8 @@ fn all() -> Vec<(Kind, &'static [&'static str])> {
         (DateDiff, &["date_diff"]),
         (DateFormat, &["date_format"]),
         (DateParse, &["date_parse"]),
+        (FormatDatetime, &["format_datetime"]),
+        (ParseDatetime, &["parse_datetime"]),
         (FromIso8601Timestamp, &["from_iso8601_timestamp"]),
         (FromIso8601Date, &["from_iso8601_date"]),
         (ToIso8601, &["to_iso8601"]),
@@ -129,6 +141,15 @@ fn all() -> Vec<(Kind, &'static [&'static str])> {
         (Arn(Part::ResourceType), &["arn_resource_type"]),
         (Arn(Part::ResourceName), &["arn_resource_name"]),
         (PrincipalName, &["principal_name"]),
+        (Codepoint, &["codepoint"]),
+        (Sequence, &["sequence"]),
+        (Url(urls::Part::Protocol), &["url_extract_protocol"]),
+        (Url(urls::Part::Host), &["url_extract_host"]),
+        (Url(urls::Part::Port), &["url_extract_port"]),
+        (Url(urls::Part::Path), &["url_extract_path"]),
+        (Url(urls::Part::Query), &["url_extract_query"]),
+        (Url(urls::Part::Fragment), &["url_extract_fragment"]),
+        (Url(urls::Part::Parameter), &["url_extract_parameter"]),
     ]
 }
 
@@ -159,6 +180,7 @@ pub(crate) fn register(ctx: &SessionContext) {
             ctx.register_udf(udf.as_ref().clone().with_aliases([trino]));
         }
     }
+    lambda::register(ctx);
 }
 
 /// String types are read as `Utf8`.
@@ -183,6 +205,19 @@ fn timestamp(t: &DataType, function: &str) -> Result<DataType> {
         | DataType::LargeUtf8
         | DataType::Null => Ok(micros()),
         other => plan_err!("{function}: expected a timestamp, got {other}"),
+    }
+}
+
+/// A timestamp that keeps its zone, where the function reads the wall clock in it (`hour`,
+/// `date_format`): a timestamp with a zone as microseconds in that zone, anything else as
+/// [`timestamp`] makes it.
+fn zoned(t: &DataType, function: &str) -> Result<DataType> {
+    match t {
+        DataType::Timestamp(_, Some(tz)) => Ok(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some(tz.clone()),
+        )),
+        other => timestamp(other, function),
     }
 }
 
@@ -304,11 +339,11 @@ impl ScalarUDFImpl for TrinoFn {
                     timestamp(&args[2], f)?,
                 ])
             }
-            DateFormat => {
+            DateFormat | FormatDatetime => {
                 arity(f, args, 2..=2)?;
-                Ok(vec![timestamp(&args[0], f)?, text(&args[1], f)?])
+                Ok(vec![zoned(&args[0], f)?, text(&args[1], f)?])
             }
-            DateParse => {
+            DateParse | ParseDatetime => {
                 arity(f, args, 2..=2)?;
                 Ok(vec![text(&args[0], f)?, text(&args[1], f)?])
             }
@@ -321,16 +356,33 @@ impl ScalarUDFImpl for TrinoFn {
                 if args[0] == DataType::Date32 {
                     Ok(vec![DataType::Date32])
                 } else {
-                    Ok(vec![timestamp(&args[0], f)?])
+                    Ok(vec![zoned(&args[0], f)?])
                 }
             }
             FromUnixtime => {
                 arity(f, args, 1..=1)?;
                 Ok(vec![number(&args[0], f)?])
             }
-            ToUnixtime | Field(_) => {
+            ToUnixtime => {
                 arity(f, args, 1..=1)?;
                 Ok(vec![timestamp(&args[0], f)?])
+            }
+            Field(_) => {
+                arity(f, args, 1..=1)?;
+                Ok(vec![zoned(&args[0], f)?])
+            }
+            Codepoint => {
+                arity(f, args, 1..=1)?;
+                Ok(vec![text(&args[0], f)?])
+            }
+            Sequence => {
+                arity(f, args, 2..=3)?;
+                sequence::coerce(args)
+            }
+            Url(part) => {
+                let n = if part == urls::Part::Parameter { 2 } else { 1 };
+                arity(f, args, n..=n)?;
+                args.iter().map(|t| text(t, f)).collect()
             }
             RegexpExtract | RegexpExtractAll => {
                 arity(f, args, 2..=3)?;
@@ -365,12 +417,14 @@ impl ScalarUDFImpl for TrinoFn {
             Contains | IsJsonScalar | JsonArrayContains => DataType::Boolean,
             Slice => args[0].clone(),
             Typeof | JsonParse | JsonFormat | JsonExtract | JsonExtractScalar | JsonArrayGet
-            | DateFormat | ToIso8601 | RegexpExtract | RegexpReplace | Arn(_) | PrincipalName => {
-                DataType::Utf8
-            }
-            JsonArrayLength | JsonSize | DateDiff | Field(_) => DataType::Int64,
+            | DateFormat | FormatDatetime | ToIso8601 | RegexpExtract | RegexpReplace | Arn(_)
+            | PrincipalName => DataType::Utf8,
+            Url(urls::Part::Port) => DataType::Int64,
+            Sequence => sequence::return_type(args),
+            Url(_) => DataType::Utf8,
+            JsonArrayLength | JsonSize | DateDiff | Field(_) | Codepoint => DataType::Int64,
             DateAdd => args[2].clone(),
-            DateParse | FromIso8601Timestamp | FromUnixtime => micros(),
+            DateParse | ParseDatetime | FromIso8601Timestamp | FromUnixtime => micros(),
             FromIso8601Date => DataType::Date32,
             ToUnixtime => DataType::Float64,
             RegexpExtractAll => DataType::new_list(DataType::Utf8, true),
@@ -400,6 +454,11 @@ impl ScalarUDFImpl for TrinoFn {
             DateDiff => time::date_diff(a, n),
             DateFormat => time::date_format(a, n),
             DateParse => time::date_parse(a, n, lenient),
+            FormatDatetime => time::format_datetime(a, n),
+            ParseDatetime => time::parse_datetime(a, n, lenient),
+            Codepoint => text::codepoint(a, n),
+            Url(part) => urls::extract(a, n, part),
+            Sequence => sequence::sequence(a, n),
             FromIso8601Timestamp => time::from_iso8601_timestamp(a, n, lenient),
             FromIso8601Date => time::from_iso8601_date(a, n, lenient),
             ToIso8601 => time::to_iso8601(a, n),

@@ -1,9 +1,9 @@
 //! Regular expressions with Trino's rules (every match replaced, `$1` group references, NULL when
-//! nothing matches) and `typeof` with Trino's type names.
+//! nothing matches), `typeof` with Trino's type names, and `codepoint`.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, Int64Array, ListBuilder, StringBuilder};
+use arrow::array::{Array, Int64Array, Int64Builder, ListBuilder, StringBuilder};
 use arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{Result, ScalarValue, exec_err};
@@ -219,6 +219,30 @@ pub(super) fn regexp_replace(args: &[ColumnarValue], rows: usize) -> Result<Colu
             out.append_null();
         } else {
             out.append_value(re.replace_all(input.value(row), with));
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// Trino's `codepoint(c)`: the Unicode code point of a one-character string, an error for
+/// any other length.
+pub(super) fn codepoint(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
+    let input = array(&args[0], rows)?;
+    let input = as_string_array(&input)?;
+    let mut out = Int64Builder::with_capacity(rows);
+    for s in input.iter() {
+        match s.map(|s| {
+            let mut chars = s.chars();
+            (chars.next(), chars.next())
+        }) {
+            None => out.append_null(),
+            Some((Some(c), None)) => out.append_value(c as i64),
+            Some(_) => {
+                return exec_err!(
+                    "codepoint: expected a string of one character, got {:?}",
+                    s.unwrap_or_default()
+                );
+            }
         }
     }
     Ok(ColumnarValue::Array(Arc::new(out.finish())))

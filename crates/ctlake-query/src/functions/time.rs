@@ -1,8 +1,10 @@
 //! Trino's date and time functions over ctlake's UTC timestamps.
 //!
-//! Every time value arrives as UTC microseconds without a zone (the type of `eventtime`); a
-//! timestamp with a zone (`now()`) or a date is cast to it first. The field functions follow
-//! Trino: ISO weeks, Monday = 1, `second` as a whole number.
+//! Every time value arrives as UTC microseconds (the type of `eventtime`), a date or a string is
+//! cast to it first. A timestamp with a zone (`eventtime AT TIME ZONE 'Asia/Tokyo'`) keeps its
+//! zone where Trino reads the wall clock (the field functions, `date_format`,
+//! `format_datetime`, `to_iso8601`): `hour(...)` is the hour in Tokyo. The field functions
+//! follow Trino: ISO weeks, Monday = 1, `second` as a whole number.
 
 use std::sync::Arc;
 
@@ -10,12 +12,15 @@ use arrow::array::{
     Array, ArrayRef, Date32Array, Date32Builder, Float64Array, Float64Builder, Int64Array,
     Int64Builder, StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
-use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
+use chrono::{
+    DateTime, Datelike, FixedOffset, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone,
+    Timelike,
+};
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::ColumnarValue;
 
-use super::{array, bad_value, constant_str};
+use super::{array, bad_value, constant_str, joda};
 
 /// A field of a timestamp, as Trino's `year(..)`, `hour(..)`, ... return it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,13 +72,73 @@ fn micros_of(a: &ArrayRef) -> &TimestampMicrosecondArray {
         .expect("checked by micros_array")
 }
 
+/// The zone a timestamp array's values are shown in: UTC unless its type names one.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Zone {
+    Utc,
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    fn of(a: &ArrayRef, function: &str) -> Result<Self> {
+        let Some(name) = micros_of(a).timezone() else {
+            return Ok(Zone::Utc);
+        };
+        if name.starts_with(['+', '-']) {
+            use chrono::Offset;
+            return match name.parse::<arrow::array::timezone::Tz>() {
+                Ok(tz) => Ok(Zone::Fixed(
+                    tz.offset_from_utc_datetime(&NaiveDateTime::default()).fix(),
+                )),
+                Err(e) => exec_err!("{function}: unknown time zone {name:?}: {e}"),
+            };
+        }
+        match name.parse::<chrono_tz::Tz>() {
+            Ok(chrono_tz::Tz::UTC) => Ok(Zone::Utc),
+            Ok(tz) => Ok(Zone::Named(tz)),
+            Err(e) => exec_err!("{function}: unknown time zone {name:?}: {e}"),
+        }
+    }
+
+    /// The instant as a date and time in this zone, with its offset.
+    fn at(self, micros: i64) -> Option<DateTime<FixedOffset>> {
+        let utc = DateTime::from_timestamp_micros(micros)?;
+        Some(match self {
+            Zone::Utc => utc.fixed_offset(),
+            Zone::Fixed(o) => utc.with_timezone(&o),
+            Zone::Named(tz) => utc.with_timezone(&tz).fixed_offset(),
+        })
+    }
+
+    /// The wall clock in this zone.
+    fn local(self, micros: i64) -> Option<NaiveDateTime> {
+        self.at(micros).map(|t| t.naive_local())
+    }
+
+    /// The zone's id (`UTC`, `America/New_York`, `+09:00`) and its abbreviation at `micros`.
+    fn names(self, micros: i64) -> (String, String) {
+        match self {
+            Zone::Utc => ("UTC".into(), "UTC".into()),
+            Zone::Fixed(o) => (o.to_string(), o.to_string()),
+            Zone::Named(tz) => {
+                let abbreviation = DateTime::from_timestamp_micros(micros)
+                    .map(|t| t.with_timezone(&tz).format("%Z").to_string())
+                    .unwrap_or_default();
+                (tz.name().to_string(), abbreviation)
+            }
+        }
+    }
+}
+
 pub(super) fn field(args: &[ColumnarValue], rows: usize, field: Field) -> Result<ColumnarValue> {
     let a = micros_array(&args[0], rows, "date field")?;
+    let zone = Zone::of(&a, "date field")?;
     let ts = micros_of(&a);
     let out: Int64Array = ts
         .iter()
         .map(|v| {
-            let t = to_datetime(v?)?;
+            let t = zone.local(v?)?;
             Some(match field {
                 Field::Year => t.year() as i64,
                 Field::Quarter => (t.month0() / 3 + 1) as i64,
@@ -313,11 +378,12 @@ fn formats(arg: &ColumnarValue, rows: usize, function: &str) -> Result<Vec<Optio
 
 pub(super) fn date_format(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
     let value = micros_array(&args[0], rows, "date_format")?;
+    let zone = Zone::of(&value, "date_format")?;
     let ts = micros_of(&value);
     let formats = formats(&args[1], rows, "date_format")?;
     let mut out = StringBuilder::with_capacity(rows, rows * 20);
     for (row, format) in formats.iter().enumerate() {
-        match (ts.is_valid(row), format, to_datetime(ts.value(row))) {
+        match (ts.is_valid(row), format, zone.local(ts.value(row))) {
             (true, Some(format), Some(t)) => out.append_value(t.format(format).to_string()),
             _ => out.append_null(),
         }
@@ -349,6 +415,85 @@ pub(super) fn date_parse(
             Ok(t) => out.append_value(from_datetime(t)),
             Err(_) if lenient => out.append_null(),
             Err(e) => return bad_value("date_parse", s, e),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// Per-row patterns of `format_datetime`/`parse_datetime`, taken as they are.
+fn patterns(arg: &ColumnarValue, rows: usize) -> Result<Vec<Option<String>>> {
+    if let Some(f) = constant_str(arg) {
+        return Ok(vec![f.map(str::to_string); rows]);
+    }
+    let a = array(arg, rows)?;
+    Ok(as_string_array(&a)?
+        .iter()
+        .map(|f| f.map(str::to_string))
+        .collect())
+}
+
+/// Trino's `format_datetime(timestamp, pattern)`: a Joda-Time pattern, in the value's zone.
+pub(super) fn format_datetime(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
+    let value = micros_array(&args[0], rows, "format_datetime")?;
+    let zone = Zone::of(&value, "format_datetime")?;
+    let ts = micros_of(&value);
+    let patterns = patterns(&args[1], rows)?;
+    let mut out = StringBuilder::with_capacity(rows, rows * 20);
+    for (row, pattern) in patterns.iter().enumerate() {
+        let micros = ts.value(row);
+        match (ts.is_valid(row), pattern, zone.at(micros)) {
+            (true, Some(pattern), Some(t)) => {
+                let (id, abbreviation) = zone.names(micros);
+                match joda::format(&t, pattern, &id, &abbreviation) {
+                    Ok(s) => out.append_value(s),
+                    Err(e) => return exec_err!("format_datetime: {e}"),
+                }
+            }
+            _ => out.append_null(),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// Trino's `parse_datetime(string, pattern)`: a Joda-Time pattern; a parsed offset is honoured,
+/// and a time without one is UTC (CloudTrail Lake's session zone).
+pub(super) fn parse_datetime(
+    args: &[ColumnarValue],
+    rows: usize,
+    lenient: bool,
+) -> Result<ColumnarValue> {
+    let input = array(&args[0], rows)?;
+    let input = as_string_array(&input)?;
+    let patterns = patterns(&args[1], rows)?;
+    let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
+    let mut compiled: Option<(String, (String, bool))> = None;
+    for (row, pattern) in patterns.iter().enumerate() {
+        let (Some(pattern), true) = (pattern, input.is_valid(row)) else {
+            out.append_null();
+            continue;
+        };
+        if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
+            let format = joda::parsing_format(pattern)
+                .map_err(|e| datafusion::common::DataFusionError::Execution(format!("parse_datetime: {e}")))?;
+            compiled = Some((pattern.clone(), format));
+        }
+        let Some((_, (format, zoned))) = &compiled else {
+            continue;
+        };
+        let s = input.value(row);
+        let parsed = if *zoned {
+            DateTime::parse_from_str(s, format).map(|t| t.naive_utc())
+        } else {
+            NaiveDateTime::parse_from_str(s, format).or_else(|e| {
+                NaiveDate::parse_from_str(s, format)
+                    .map(|d| d.and_time(Default::default()))
+                    .map_err(|_| e)
+            })
+        };
+        match parsed {
+            Ok(t) => out.append_value(from_datetime(t)),
+            Err(_) if lenient => out.append_null(),
+            Err(e) => return bad_value("parse_datetime", s, e),
         }
     }
     Ok(ColumnarValue::Array(Arc::new(out.finish())))
@@ -429,11 +574,17 @@ pub(super) fn to_iso8601(args: &[ColumnarValue], rows: usize) -> Result<Columnar
         }
     } else {
         let value = micros_array(&args[0], rows, "to_iso8601")?;
+        let zone = Zone::of(&value, "to_iso8601")?;
+        let zoned = micros_of(&value).timezone().is_some();
         for t in micros_of(&value).iter() {
-            out.append_option(
-                t.and_then(to_datetime)
-                    .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()),
-            );
+            // Trino writes a timestamp with a zone with its offset (`Z` for UTC).
+            out.append_option(t.and_then(|t| zone.at(t)).map(|t| {
+                if zoned {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                } else {
+                    t.naive_local().format("%Y-%m-%dT%H:%M:%S%.3f").to_string()
+                }
+            }));
         }
     }
     Ok(ColumnarValue::Array(Arc::new(out.finish())))

@@ -97,6 +97,71 @@ fn bars(s: &Section, label: usize, value: usize) -> String {
     out
 }
 
+/// A shown time value (`2021-07-28`, `2021-07-28T10:00:00`, `...+09:00`) in seconds.
+fn instant(s: &str) -> Option<f64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros() as f64 / 1e6);
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.and_utc().timestamp_micros() as f64 / 1e6);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp() as f64)
+}
+
+/// The points of a time chart: each distinct time at its place along the axis (0 to 1) with
+/// its index in `xs`, and, where buckets are missing (a gap of more than one and a half of
+/// the smallest step), points of value zero one step after the last bucket and one step
+/// before the next: two years without events show as two years at zero, not as a slope
+/// between neighbours. Times that do not read as times are placed evenly.
+fn timeline(xs: &[String]) -> Vec<(f64, Option<usize>)> {
+    let times: Option<Vec<f64>> = xs.iter().map(|x| instant(x)).collect();
+    let even = || -> Vec<(f64, Option<usize>)> {
+        (0..xs.len())
+            .map(|i| {
+                let f = if xs.len() > 1 {
+                    i as f64 / (xs.len() - 1) as f64
+                } else {
+                    0.5
+                };
+                (f, Some(i))
+            })
+            .collect()
+    };
+    let Some(times) = times else {
+        return even();
+    };
+    let (first, last) = (times[0], times[times.len() - 1]);
+    let span = last - first;
+    if times.len() < 2 || span <= 0.0 {
+        return even();
+    }
+    let step = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let at = |t: f64| (t - first) / span;
+    let mut out = Vec::with_capacity(times.len() + 8);
+    for (i, t) in times.iter().enumerate() {
+        out.push((at(*t), Some(i)));
+        if let Some(next) = times.get(i + 1)
+            && next - t > 1.5 * step
+        {
+            out.push((at(t + step), None));
+            if next - step > t + step {
+                out.push((at(next - step), None));
+            }
+        }
+    }
+    out
+}
+
 fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked: bool) -> String {
     // Points per (x, series); series ordered by their totals, the smallest folded into "other".
     let mut xs: Vec<String> = s.rows.iter().filter_map(|r| r[x].clone()).collect();
@@ -134,6 +199,9 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
     let (left, top, plot_w, plot_h) = (56.0, 10.0, WIDTH - 76.0, 200.0);
     let legend_rows = names.len().div_ceil(4) as f64;
     let height = top + plot_h + 30.0 + legend_rows * 18.0;
+    // Where each point sits along the time axis, and zero points where buckets are missing.
+    let points = timeline(&xs);
+    let value_at = |g: &Vec<f64>, p: &(f64, Option<usize>)| p.1.map_or(0.0, |i| g[i]);
     let column_max = (0..xs.len())
         .map(|i| {
             if stacked {
@@ -144,13 +212,7 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
         })
         .fold(0.0, f64::max)
         .max(1.0);
-    let px = |i: usize| {
-        left + if xs.len() > 1 {
-            plot_w * i as f64 / (xs.len() - 1) as f64
-        } else {
-            plot_w / 2.0
-        }
-    };
+    let px = |fraction: f64| left + plot_w * fraction;
     let py = |v: f64| top + plot_h - plot_h * v / column_max;
     let mut out = format!(
         r#"<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
@@ -164,25 +226,28 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
         top + 10.0,
         column_max,
     );
-    let mut base = vec![0.0; xs.len()];
+    let mut base = vec![0.0; points.len()];
     for (si, name) in names.iter().enumerate() {
         let color = PALETTE[si % PALETTE.len()];
-        let tops: Vec<f64> = (0..xs.len())
-            .map(|i| {
-                if stacked {
-                    base[i] + grid[si][i]
-                } else {
-                    grid[si][i]
-                }
+        let tops: Vec<f64> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = value_at(&grid[si], p);
+                if stacked { base[i] + v } else { v }
             })
             .collect();
-        let line: Vec<String> = (0..xs.len())
-            .map(|i| format!("{:.1},{:.1}", px(i), py(tops[i])))
+        let line: Vec<String> = points
+            .iter()
+            .zip(&tops)
+            .map(|(p, top)| format!("{:.1},{:.1}", px(p.0), py(*top)))
             .collect();
         if stacked {
-            let under: Vec<String> = (0..xs.len())
+            let under: Vec<String> = points
+                .iter()
+                .zip(&base)
                 .rev()
-                .map(|i| format!("{:.1},{:.1}", px(i), py(base[i])))
+                .map(|(p, b)| format!("{:.1},{:.1}", px(p.0), py(*b)))
                 .collect();
             let _ = write!(
                 out,
@@ -225,4 +290,34 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
     }
     out.push_str("</svg>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timeline;
+
+    #[test]
+    fn points_sit_at_their_time_and_gaps_drop_to_zero() {
+        let days = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // Days 1, 2, 3 and then 11: the eight missing days are zero.
+        let t = timeline(&days(&["2021-07-01", "2021-07-02", "2021-07-03", "2021-07-11"]));
+        let f = |d: f64| d / 10.0;
+        assert_eq!(
+            t,
+            vec![
+                (f(0.0), Some(0)),
+                (f(1.0), Some(1)),
+                (f(2.0), Some(2)),
+                (f(3.0), None),
+                (f(9.0), None),
+                (f(10.0), Some(3)),
+            ]
+        );
+        // Two years between monthly points: placed by time, not side by side.
+        let m = timeline(&days(&["2019-01-01", "2019-02-01", "2021-02-01"]));
+        assert!(m[1].0 < 0.05, "{m:?}");
+        assert_eq!(m.last(), Some(&(1.0, Some(2))));
+        // Not times: evenly spaced, as before.
+        assert_eq!(timeline(&days(&["a", "b"])), vec![(0.0, Some(0)), (1.0, Some(1))]);
+    }
 }
