@@ -156,3 +156,104 @@ fn invalid_utf8_in_a_record_is_said_where_and_the_good_records_kept() {
         "{rejects}"
     );
 }
+
+/// Lake-style queries of our own (IDs in FROM, `SELECT *`, row fields, maps, lambdas, Joda
+/// dates), each run through `csv`, `tsv` and `json`: every format writes every column type,
+/// the three agree row for row, and the row counts are DuckDB's over the raw JSON.
+#[test]
+fn lake_style_queries_run_in_every_text_format() {
+    let (_dir, lake, _) = sample_lake();
+    let id = info(&lake)["event_data_store"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // (ctlake query, DuckDB count of the rows it returns, over the oracle's `events`)
+    let cases = [
+        (
+            format!("SELECT * FROM {id} WHERE eventname = 'ConsoleLogin' ORDER BY eventid"),
+            "SELECT count(*) FROM events WHERE eventname = 'ConsoleLogin'",
+        ),
+        (
+            format!(
+                "SELECT eventid, eventtime, useridentity, requestparameters, responseelements, resources \
+                 FROM {id} WHERE eventsource = 's3.amazonaws.com' ORDER BY eventid LIMIT 40"
+            ),
+            "SELECT least(40, count(*)) FROM events WHERE eventsource = 's3.amazonaws.com'",
+        ),
+        (
+            format!(
+                "SELECT element_at(resources, 1).arn AS first_arn, count(*) AS n FROM {id} \
+                 WHERE cardinality(resources) > 0 GROUP BY 1 ORDER BY 1"
+            ),
+            "SELECT count(DISTINCT resources->0->>'ARN') FROM events WHERE json_array_length(resources) > 0",
+        ),
+        (
+            format!(
+                "SELECT format_datetime(eventtime, 'yyyy-MM-dd') AS day, count_if(errorcode IS NOT NULL) AS errors \
+                 FROM {id} GROUP BY 1 ORDER BY 1"
+            ),
+            "SELECT count(DISTINCT CAST(eventtime AS DATE)) FROM events",
+        ),
+        (
+            format!(
+                "SELECT eventid, transform(resources, r -> r.arn) AS arns, \
+                 map_filter(requestparameters, (k, v) -> k = 'bucketName') AS bucket \
+                 FROM {id} WHERE eventsource = 's3.amazonaws.com' ORDER BY eventid"
+            ),
+            "SELECT count(*) FROM events WHERE eventsource = 's3.amazonaws.com'",
+        ),
+    ];
+    let script = format!(
+        "import sys\nsys.path.insert(0, {:?})\nimport slt_oracle\ncon = slt_oracle.load({:?})\n\
+         for q in {:?}:\n    print(con.sql(q).fetchall()[0][0])",
+        repo_root().join("tests/scripts").to_str().unwrap(),
+        repo_root().join("data").to_str().unwrap(),
+        cases.iter().map(|c| c.1).collect::<Vec<_>>()
+    );
+    let Some(counts) = duckdb(&script) else {
+        return;
+    };
+    let counts: Vec<usize> = counts.lines().map(|l| l.parse().unwrap()).collect();
+    for ((sql, _), want) in cases.iter().zip(counts) {
+        assert!(want > 0, "the sample must exercise {sql}");
+        let mut firsts = Vec::new();
+        for (format, sep) in [("csv", ','), ("tsv", '\t')] {
+            let out = query_as(&lake, format, sql);
+            let script = format!(
+                "import csv, io, sys\nrows = list(csv.reader(io.StringIO(sys.stdin.read()), delimiter={:?}))\n\
+                 print(len(rows) - 1)\nfor r in rows: print(r[0])",
+                sep.to_string()
+            );
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", &script])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), out.as_bytes()).unwrap();
+            let got = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+            let mut lines = got.lines();
+            assert_eq!(
+                lines.next(),
+                Some(want.to_string().as_str()),
+                "{format}: {sql}"
+            );
+            // The header's first name, then the first column.
+            firsts.push(lines.map(str::to_string).collect::<Vec<_>>());
+        }
+        let json: serde_json::Value = serde_json::from_str(&query_as(&lake, "json", sql)).unwrap();
+        let rows = json.as_array().unwrap();
+        assert_eq!(rows.len(), want, "json: {sql}");
+        assert_eq!(firsts[0], firsts[1], "csv and tsv differ: {sql}");
+        let name = &firsts[0][0];
+        let first_column: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let v = &r[name.as_str()];
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            })
+            .collect();
+        // JSON keeps timestamps and text as strings: the same first column as CSV's.
+        assert_eq!(first_column, firsts[0][1..], "json and csv differ: {sql}");
+    }
+}

@@ -61,7 +61,8 @@ impl Dialect for SqlDialect {
         self.duckdb.supports_bitwise_shift_operators()
     }
     fn supports_named_fn_args_with_assignment_operator(&self) -> bool {
-        self.duckdb.supports_named_fn_args_with_assignment_operator()
+        self.duckdb
+            .supports_named_fn_args_with_assignment_operator()
     }
     fn supports_dictionary_syntax(&self) -> bool {
         self.duckdb.supports_dictionary_syntax()
@@ -662,7 +663,9 @@ fn fetch_as_limit(query: &mut Query) -> Result<()> {
                 limit_by: Vec::new(),
             })
         }
-        Some(LimitClause::LimitOffset { limit: l @ None, .. }) => *l = Some(n),
+        Some(LimitClause::LimitOffset {
+            limit: l @ None, ..
+        }) => *l = Some(n),
         Some(_) => {
             return Err(Error::Syntax {
                 message: "a query has either LIMIT or FETCH FIRST, not both".into(),
@@ -693,7 +696,9 @@ fn sample_as_filter(factor: &mut TableFactor) -> Result<()> {
     };
     let (TableSampleKind::BeforeTableAlias(s) | TableSampleKind::AfterTableAlias(s)) = kind;
     let unsupported = |what: &str| Error::Unsupported {
-        what: format!("TABLESAMPLE {what} (Trino's are BERNOULLI (p) and SYSTEM (p), p in percent)"),
+        what: format!(
+            "TABLESAMPLE {what} (Trino's are BERNOULLI (p) and SYSTEM (p), p in percent)"
+        ),
     };
     if s.seed.is_some() || s.bucket.is_some() || s.offset.is_some() {
         return Err(unsupported("with a seed, buckets or an offset"));
@@ -902,7 +907,9 @@ fn standalone_unnest(factor: &mut TableFactor) -> Result<()> {
         what: format!("UNNEST here: {why}"),
     };
     if *with_offset || *with_ordinality {
-        return Err(unsupported("WITH ORDINALITY / WITH OFFSET are not supported yet"));
+        return Err(unsupported(
+            "WITH ORDINALITY / WITH OFFSET are not supported yet",
+        ));
     }
     let alias = alias
         .take()
@@ -1200,17 +1207,17 @@ fn at_time_zone_from_utc(expr: &mut Expr) {
     // Compared with a timestamp in a zone, a timestamp without one is a UTC instant too
     // (DataFusion would read its wall clock in the other operand's zone).
     match expr {
-        Expr::BinaryOp { left, op, right }
-            if matches!(
-                op,
+        Expr::BinaryOp {
+            left,
+            op:
                 BinaryOperator::Eq
-                    | BinaryOperator::NotEq
-                    | BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Gt
-                    | BinaryOperator::GtEq
-            ) =>
-        {
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq,
+            right,
+        } => {
             match (zoned(left), zoned(right)) {
                 (true, false) => pin(right),
                 (false, true) => pin(left),

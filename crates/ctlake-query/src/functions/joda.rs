@@ -122,7 +122,11 @@ pub(super) fn format(
             'S' => {
                 // A fraction of a second to n digits, cut (not rounded), as Joda does.
                 let nanos = format!("{:09}", t.nanosecond() % 1_000_000_000);
-                let digits: String = nanos.chars().chain(std::iter::repeat('0')).take(n).collect();
+                let digits: String = nanos
+                    .chars()
+                    .chain(std::iter::repeat('0'))
+                    .take(n)
+                    .collect();
                 out.push_str(&digits);
             }
             'z' if n >= 4 => out.push_str(zone_id),
@@ -209,14 +213,21 @@ mod tests {
         assert_eq!(f("yy/M/d h:m a"), "21/7/28 10:5 AM");
         assert_eq!(f("EEE, dd MMM yyyy"), "Wed, 28 Jul 2021");
         assert_eq!(f("EEEE MMMM D"), "Wednesday July 209");
-        assert_eq!(f("'week' w 'of' xxxx, 'it''s' e ''"), "week 30 of 2021, it's 3 '");
+        assert_eq!(
+            f("'week' w 'of' xxxx, 'it''s' e ''"),
+            "week 30 of 2021, it's 3 '"
+        );
         assert_eq!(f("Z ZZ z"), "+0000 +00:00 UTC");
         let east = t.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap());
         assert_eq!(
             format(&east, "HH:mm ZZ z ZZZ", "Asia/Tokyo", "JST").unwrap(),
             "19:05 +09:00 JST Asia/Tokyo"
         );
-        assert!(format(&t, "yyyy q", "UTC", "UTC").unwrap_err().contains("'q'"));
+        assert!(
+            format(&t, "yyyy q", "UTC", "UTC")
+                .unwrap_err()
+                .contains("'q'")
+        );
     }
 
     #[test]

@@ -88,14 +88,14 @@ fn entry_fields(t: &DataType) -> Result<(FieldRef, FieldRef)> {
     plan_err!("map_filter: expected a map, got {t}")
 }
 
-fn values<'a, V, L>(args: &'a [ValueOrLambda<V, L>]) -> impl Iterator<Item = &'a V> {
+fn values<V, L>(args: &[ValueOrLambda<V, L>]) -> impl Iterator<Item = &V> {
     args.iter().filter_map(|a| match a {
         ValueOrLambda::Value(v) => Some(v),
         ValueOrLambda::Lambda(_) => None,
     })
 }
 
-fn lambdas<'a, V, L>(args: &'a [ValueOrLambda<V, L>]) -> impl Iterator<Item = &'a L> {
+fn lambdas<V, L>(args: &[ValueOrLambda<V, L>]) -> impl Iterator<Item = &L> {
     args.iter().filter_map(|a| match a {
         ValueOrLambda::Value(_) => None,
         ValueOrLambda::Lambda(l) => Some(l),
@@ -228,9 +228,10 @@ fn map_filter(map: &ArrayRef, f: &LambdaArgument) -> Result<ArrayRef> {
     let keys = Arc::clone(entries.column(0));
     let vals = Arc::clone(entries.column(1));
     let kept = evaluated(
-        f.evaluate(&[&|| Ok(Arc::clone(&keys)), &|| Ok(Arc::clone(&vals))], |c| {
-            Ok(take_arrays(c, &rows, None)?)
-        })?,
+        f.evaluate(
+            &[&|| Ok(Arc::clone(&keys)), &|| Ok(Arc::clone(&vals))],
+            |c| Ok(take_arrays(c, &rows, None)?),
+        )?,
         entries.len(),
     )?;
     let Some(kept) = kept.as_any().downcast_ref::<BooleanArray>() else {
@@ -288,9 +289,10 @@ fn reduce(
         let items = take(values.as_ref(), &at, None)?;
         let before = take(state.as_ref(), &rows, None)?;
         let after = evaluated(
-            input.evaluate(&[&|| Ok(Arc::clone(&before)), &|| Ok(Arc::clone(&items))], |c| {
-                Ok(take_arrays(c, &rows, None)?)
-            })?,
+            input.evaluate(
+                &[&|| Ok(Arc::clone(&before)), &|| Ok(Arc::clone(&items))],
+                |c| Ok(take_arrays(c, &rows, None)?),
+            )?,
             rows.len(),
         )?;
         let after = if after.data_type() == state.data_type() {

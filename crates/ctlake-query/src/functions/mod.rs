@@ -14,8 +14,8 @@ pub(crate) mod guard;
 mod joda;
 mod json;
 pub(crate) mod lambda;
-pub(crate) mod text;
 mod sequence;
+pub(crate) mod text;
 mod time;
 mod urls;
 
@@ -213,10 +213,9 @@ fn timestamp(t: &DataType, function: &str) -> Result<DataType> {
 /// [`timestamp`] makes it.
 fn zoned(t: &DataType, function: &str) -> Result<DataType> {
     match t {
-        DataType::Timestamp(_, Some(tz)) => Ok(DataType::Timestamp(
-            TimeUnit::Microsecond,
-            Some(tz.clone()),
-        )),
+        DataType::Timestamp(_, Some(tz)) => {
+            Ok(DataType::Timestamp(TimeUnit::Microsecond, Some(tz.clone())))
+        }
         other => timestamp(other, function),
     }
 }

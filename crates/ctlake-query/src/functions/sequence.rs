@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, Date32Array, Date32Builder, Int64Array, Int64Builder,
-    IntervalMonthDayNanoArray, ListBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    IntervalMonthDayNanoArray, ListBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, IntervalMonthDayNano, IntervalUnit, TimeUnit};
 use chrono::{DateTime, Months, NaiveDateTime};
@@ -36,10 +35,15 @@ pub(super) fn coerce(args: &[DataType]) -> Result<Vec<DataType>> {
     }
     let kind = match (start, stop) {
         (DataType::Date32, DataType::Date32) => DataType::Date32,
-        (DataType::Timestamp(..) | DataType::Date32, DataType::Timestamp(..) | DataType::Date32) => {
-            micros
+        (
+            DataType::Timestamp(..) | DataType::Date32,
+            DataType::Timestamp(..) | DataType::Date32,
+        ) => micros,
+        _ => {
+            return plan_err!(
+                "sequence: expected integers, dates or timestamps, got {start} and {stop}"
+            );
         }
-        _ => return plan_err!("sequence: expected integers, dates or timestamps, got {start} and {stop}"),
     };
     if let Some(step) = args.get(2)
         && !matches!(step, DataType::Interval(_) | DataType::Null)
@@ -77,7 +81,9 @@ fn count(start: i64, stop: i64, step: i64) -> Result<i64> {
     check_direction(start, stop, step)?;
     let n = (stop as i128 - start as i128) / step as i128 + 1;
     if n > MAX_ENTRIES as i128 {
-        return exec_err!("sequence: a sequence may have at most {MAX_ENTRIES} entries, this one has {n}");
+        return exec_err!(
+            "sequence: a sequence may have at most {MAX_ENTRIES} entries, this one has {n}"
+        );
     }
     Ok(n as i64)
 }
@@ -128,7 +134,9 @@ fn times(start: i64, stop: i64, step: Step) -> Result<Vec<i64>> {
                     break;
                 }
                 if k >= MAX_ENTRIES {
-                    return exec_err!("sequence: a sequence may have at most {MAX_ENTRIES} entries");
+                    return exec_err!(
+                        "sequence: a sequence may have at most {MAX_ENTRIES} entries"
+                    );
                 }
                 out.push(t);
             }
@@ -138,10 +146,7 @@ fn times(start: i64, stop: i64, step: Step) -> Result<Vec<i64>> {
 }
 
 pub(super) fn sequence(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
-    let a: Vec<ArrayRef> = args
-        .iter()
-        .map(|v| array(v, rows))
-        .collect::<Result<_>>()?;
+    let a: Vec<ArrayRef> = args.iter().map(|v| array(v, rows)).collect::<Result<_>>()?;
     let steps = a
         .get(2)
         .and_then(|s| s.as_any().downcast_ref::<IntervalMonthDayNanoArray>());
@@ -175,16 +180,25 @@ pub(super) fn sequence(args: &[ColumnarValue], rows: usize) -> Result<ColumnarVa
                 let (x, y) = (start.value(r) as i64, stop.value(r) as i64);
                 let step = match steps {
                     Some(s) => step_of(s.value(r))?,
-                    None => Step::Micros(if x <= y { MICROS_PER_DAY } else { -MICROS_PER_DAY }),
+                    None => Step::Micros(if x <= y {
+                        MICROS_PER_DAY
+                    } else {
+                        -MICROS_PER_DAY
+                    }),
                 };
                 if let Step::Micros(m) = step
                     && m % MICROS_PER_DAY != 0
                 {
-                    return exec_err!("sequence: a sequence of dates steps by whole days or months");
+                    return exec_err!(
+                        "sequence: a sequence of dates steps by whole days or months"
+                    );
                 }
                 let values = times(x * MICROS_PER_DAY, y * MICROS_PER_DAY, step)?;
-                b.values()
-                    .extend(values.into_iter().map(|t| Some((t / MICROS_PER_DAY) as i32)));
+                b.values().extend(
+                    values
+                        .into_iter()
+                        .map(|t| Some((t / MICROS_PER_DAY) as i32)),
+                );
                 b.append(true);
             }
             Arc::new(b.finish())
@@ -193,7 +207,9 @@ pub(super) fn sequence(args: &[ColumnarValue], rows: usize) -> Result<ColumnarVa
             let start = micros(&a[0])?;
             let stop = micros(&a[1])?;
             let Some(steps) = steps else {
-                return exec_err!("sequence: a sequence of timestamps needs a step, e.g. INTERVAL '1' HOUR");
+                return exec_err!(
+                    "sequence: a sequence of timestamps needs a step, e.g. INTERVAL '1' HOUR"
+                );
             };
             let mut b = ListBuilder::new(TimestampMicrosecondBuilder::new());
             for r in 0..rows {
@@ -212,15 +228,15 @@ pub(super) fn sequence(args: &[ColumnarValue], rows: usize) -> Result<ColumnarVa
 }
 
 fn ints(a: &ArrayRef) -> Result<&Int64Array> {
-    a.as_any()
-        .downcast_ref()
-        .ok_or_else(|| datafusion::common::DataFusionError::Execution("sequence: expected integers".into()))
+    a.as_any().downcast_ref().ok_or_else(|| {
+        datafusion::common::DataFusionError::Execution("sequence: expected integers".into())
+    })
 }
 
 fn dates(a: &ArrayRef) -> Result<&Date32Array> {
-    a.as_any()
-        .downcast_ref()
-        .ok_or_else(|| datafusion::common::DataFusionError::Execution("sequence: expected dates".into()))
+    a.as_any().downcast_ref().ok_or_else(|| {
+        datafusion::common::DataFusionError::Execution("sequence: expected dates".into())
+    })
 }
 
 fn micros(a: &ArrayRef) -> Result<&TimestampMicrosecondArray> {

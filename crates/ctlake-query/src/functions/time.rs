@@ -473,8 +473,9 @@ pub(super) fn parse_datetime(
             continue;
         };
         if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
-            let format = joda::parsing_format(pattern)
-                .map_err(|e| datafusion::common::DataFusionError::Execution(format!("parse_datetime: {e}")))?;
+            let format = joda::parsing_format(pattern).map_err(|e| {
+                datafusion::common::DataFusionError::Execution(format!("parse_datetime: {e}"))
+            })?;
             compiled = Some((pattern.clone(), format));
         }
         let Some((_, (format, zoned))) = &compiled else {

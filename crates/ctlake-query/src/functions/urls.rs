@@ -206,6 +206,9 @@ mod tests {
         assert!(split("http://a:xx/").is_none());
         assert_eq!(decode("%zz"), None);
         let w = split("mailto:someone@example.com").unwrap();
-        assert_eq!((w.scheme, w.host, w.path), (Some("mailto"), None, "someone@example.com"));
+        assert_eq!(
+            (w.scheme, w.host, w.path),
+            (Some("mailto"), None, "someone@example.com")
+        );
     }
 }

@@ -256,7 +256,6 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
                 under.join(" "),
                 escape(name)
             );
-            base = tops;
         } else {
             let _ = write!(
                 out,
@@ -264,6 +263,26 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
                 line.join(" "),
                 escape(name)
             );
+        }
+        // A dot on each bucket with events: a lone day in a span of years stays visible.
+        for ((p, top), below) in points.iter().zip(&tops).zip(&base) {
+            if let Some(i) = p.1
+                && grid[si][i] > 0.0
+                && (!stacked || top > below)
+            {
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{color}"><title>{}: {} {}</title></circle>"#,
+                    px(p.0),
+                    py(*top),
+                    escape(name),
+                    escape(&xs[i]),
+                    grid[si][i]
+                );
+            }
+        }
+        if stacked {
+            base = tops;
         }
     }
     if let (Some(first), Some(last)) = (xs.first(), xs.last()) {
@@ -300,7 +319,12 @@ mod tests {
     fn points_sit_at_their_time_and_gaps_drop_to_zero() {
         let days = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         // Days 1, 2, 3 and then 11: the eight missing days are zero.
-        let t = timeline(&days(&["2021-07-01", "2021-07-02", "2021-07-03", "2021-07-11"]));
+        let t = timeline(&days(&[
+            "2021-07-01",
+            "2021-07-02",
+            "2021-07-03",
+            "2021-07-11",
+        ]));
         let f = |d: f64| d / 10.0;
         assert_eq!(
             t,
@@ -318,6 +342,9 @@ mod tests {
         assert!(m[1].0 < 0.05, "{m:?}");
         assert_eq!(m.last(), Some(&(1.0, Some(2))));
         // Not times: evenly spaced, as before.
-        assert_eq!(timeline(&days(&["a", "b"])), vec![(0.0, Some(0)), (1.0, Some(1))]);
+        assert_eq!(
+            timeline(&days(&["a", "b"])),
+            vec![(0.0, Some(0)), (1.0, Some(1))]
+        );
     }
 }
