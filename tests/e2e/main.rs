@@ -17,3 +17,4 @@ mod sample;
 mod saved;
 mod shell;
 mod slt;
+mod validate;

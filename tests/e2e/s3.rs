@@ -159,6 +159,48 @@ impl S3Server {
         files.len()
     }
 
+    /// Uploads a signed trail copy as CloudTrail keeps it: each `<digest>.sig` is not an
+    /// object but its digest's `x-amz-meta-signature`.
+    pub fn upload_trail(&self, bucket: &str, dir: &Path) -> usize {
+        use object_store::{Attribute, Attributes, PutOptions};
+        let store = self.store(bucket);
+        let files: Vec<PathBuf> = files_under(dir)
+            .into_iter()
+            .filter(|f| f.extension().is_none_or(|e| e != "sig"))
+            .collect();
+        tokio_rt().block_on(async {
+            for f in &files {
+                let key = f
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let mut attributes = Attributes::new();
+                let sig = PathBuf::from(format!("{}.sig", f.display()));
+                if let Ok(signature) = std::fs::read_to_string(&sig) {
+                    attributes.insert(Attribute::Metadata("signature".into()), signature.into());
+                    attributes.insert(
+                        Attribute::Metadata("signature-algorithm".into()),
+                        "SHA256withRSA".into(),
+                    );
+                }
+                let opts = PutOptions {
+                    attributes,
+                    ..Default::default()
+                };
+                store
+                    .put_opts(
+                        &ObjectPath::from(key.as_str()),
+                        PutPayload::from(std::fs::read(f).unwrap()),
+                        opts,
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        files.len()
+    }
+
     /// Copies every object under `prefix` of `bucket` into `dir`, so a lake on S3 can be
     /// checked with the same file readers as a local one.
     pub fn download(&self, bucket: &str, prefix: &str, dir: &Path) -> usize {

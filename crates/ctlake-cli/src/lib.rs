@@ -89,10 +89,18 @@ impl Global {
 
 /// Runs the command line and returns the process exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let code = if !e.use_stderr() {
+                0
+            } else if cli_command(&args) == Some("validate") {
+                // `validate` answers as `aws cloudtrail validate-logs`' scripts expect.
+                commands::validate::EXIT_VALIDATE_USAGE
+            } else {
+                EXIT_USAGE
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -135,6 +143,20 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     }
 }
 
+/// The subcommand named on a command line: its first argument that is not an option or an
+/// option's value.
+fn cli_command(args: &[OsString]) -> Option<&str> {
+    let mut words = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(w) = words.next() {
+        if w == "--memory-limit" {
+            words.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
+}
+
 /// Plain `ctlake`: the shell on a terminal, the help otherwise.
 fn no_command(global: &Global) -> anyhow::Result<u8> {
     if io::stdin().is_terminal() && io::stdout().is_terminal() {
@@ -165,7 +187,7 @@ pub(crate) fn error_text(e: &anyhow::Error) -> String {
     text
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)

@@ -44,6 +44,12 @@ pub struct Args {
     /// Add the planted security scenarios (see the generator's docs).
     #[arg(long)]
     plant: bool,
+    /// Also write hourly, chained digest files signed with this RSA private key (PEM or DER,
+    /// e.g. from `openssl genrsa 2048`), each with its signature beside it as `<digest>.sig`,
+    /// and the matching public key as `public-keys.json` (the shape of `aws cloudtrail
+    /// list-public-keys`), so `ctlake validate` can check the trail.
+    #[arg(long, value_name = "KEY")]
+    digests: Option<PathBuf>,
 }
 
 impl Args {
@@ -62,6 +68,11 @@ impl Args {
             plant: self.plant,
         };
         let t = Instant::now();
+        let signer = self
+            .digests
+            .as_deref()
+            .map(ctlake_digest::Signer::read)
+            .transpose()?;
         let r = ctlake_generate::generate(&opts).context("generate")?;
         writeln!(
             io::stdout(),
@@ -74,6 +85,26 @@ impl Args {
             opts.out.display(),
             t.elapsed().as_secs_f64()
         )?;
+        if let Some(signer) = &signer {
+            let trail = ctlake_digest::Trail {
+                name: "ctlake-generated".into(),
+                home_region: "us-east-1".into(),
+                bucket: "ctlake-generated-trail".into(),
+            };
+            let w = ctlake_digest::write_digests(&opts.out, &trail, signer)?;
+            let mut keys = ctlake_digest::PublicKeys::default();
+            keys.insert(signer.fingerprint().to_string(), signer.public_der());
+            let path = opts.out.join("public-keys.json");
+            std::fs::write(&path, keys.to_json())
+                .with_context(|| format!("writing {}", path.display()))?;
+            writeln!(
+                io::stdout(),
+                "signed {} digest files listing {} log files; public key in {}",
+                format::count(w.digests),
+                format::count(w.logs),
+                path.display()
+            )?;
+        }
         Ok(0)
     }
 }

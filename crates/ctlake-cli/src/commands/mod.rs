@@ -12,6 +12,7 @@ pub mod report;
 pub mod saved;
 pub mod shell;
 pub mod vacuum;
+pub mod validate;
 pub mod verify;
 
 use crate::Global;
@@ -51,6 +52,10 @@ pub enum Command {
     Saved(saved::Args),
     /// Show what the lake holds: regions, dates, partitions, files, events, time range.
     Info(info::Args),
+    /// Validate a trail copy (local or `s3://`) against its digest files, as `aws cloudtrail
+    /// validate-logs` does online: changed, missing, moved or unlisted files, broken chains and
+    /// signatures. Exit 1 if anything is invalid, 2 for a usage error.
+    Validate(validate::Args),
     /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
     Generate(generate::Args),
 }
@@ -70,6 +75,7 @@ impl Command {
             Self::Report(a) => a.run(global),
             Self::Saved(a) => a.run(global),
             Self::Info(a) => a.run(global),
+            Self::Validate(a) => a.run(global),
             Self::Generate(a) => a.run(global),
         }
     }
