@@ -24,7 +24,7 @@ fn test_key(dir: &Path) -> PathBuf {
 }
 
 /// A generated trail of one account, two regions and two days, signed with `key`; the
-/// public key is in `<trail>/public-keys.json`.
+/// public key is in `<trail>.public-keys.json`, beside it.
 fn signed_trail(dir: &Path, name: &str, key: &Path, start: &str, days: &str) -> PathBuf {
     let out = dir.join(name);
     let r = run(&[
@@ -48,6 +48,10 @@ fn signed_trail(dir: &Path, name: &str, key: &Path, start: &str, days: &str) -> 
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     out
+}
+
+fn keys_of(trail: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.public-keys.json", trail.display()))
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -111,7 +115,7 @@ fn an_intact_signed_trail_is_valid_line_by_line() {
     let dir = tempfile::tempdir().unwrap();
     let key = test_key(dir.path());
     let trail = signed_trail(dir.path(), "trail", &key, "2026-11-01", "2");
-    let keys = trail.join("public-keys.json");
+    let keys = keys_of(&trail);
     let (digests, logs) = digests_and_logs(&trail);
     // Hours with no delivery still have a digest, with an empty list.
     let empty = digests
@@ -164,7 +168,7 @@ fn each_kind_of_damage_has_its_line_and_exit_status() {
     let dir = tempfile::tempdir().unwrap();
     let key = test_key(dir.path());
     let trail = signed_trail(dir.path(), "trail", &key, "2026-11-01", "2");
-    let keys = trail.join("public-keys.json");
+    let keys = keys_of(&trail);
     let (digests, logs) = digests_and_logs(&trail);
     let fresh = |name: &str| {
         let copy = dir.path().join(name);
@@ -297,10 +301,8 @@ fn each_kind_of_damage_has_its_line_and_exit_status() {
     let mut wrong: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&keys).unwrap()).unwrap();
     let other_trail = signed_trail(dir.path(), "other-trail", &other, "2026-11-01", "1");
-    let other_keys: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(other_trail.join("public-keys.json")).unwrap(),
-    )
-    .unwrap();
+    let other_keys: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(keys_of(&other_trail)).unwrap()).unwrap();
     wrong["PublicKeyList"][0]["Value"] = other_keys["PublicKeyList"][0]["Value"].clone();
     let wrong_file = dir.path().join("wrong-keys.json");
     std::fs::write(&wrong_file, wrong.to_string()).unwrap();
@@ -326,7 +328,7 @@ fn each_kind_of_damage_has_its_line_and_exit_status() {
     let r = validate(&[
         trail.to_str().unwrap(),
         "--public-keys",
-        other_trail.join("public-keys.json").to_str().unwrap(),
+        keys_of(&other_trail).to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1);
     assert!(
@@ -408,7 +410,7 @@ fn a_gap_and_a_backfill_digest() {
     let both = dir.path().join("both");
     copy_tree(&a, &both);
     copy_tree(&b, &both);
-    let keys = a.join("public-keys.json");
+    let keys = keys_of(&a);
     let r = validate(&[
         both.to_str().unwrap(),
         "--public-keys",
@@ -605,7 +607,7 @@ fn a_trail_on_s3_with_signatures_in_object_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let key = test_key(dir.path());
     let trail = signed_trail(dir.path(), "trail", &key, "2026-11-01", "1");
-    let keys = trail.join("public-keys.json");
+    let keys = keys_of(&trail);
     let (digests, logs) = digests_and_logs(&trail);
     let tree = dir.path().join("upload");
     copy_tree(&trail.join("AWSLogs"), &tree.join("AWSLogs"));
@@ -651,4 +653,97 @@ fn a_trail_on_s3_with_signatures_in_object_metadata() {
         "{}",
         r.stderr
     );
+}
+
+#[test]
+fn ingest_verify_stores_proven_log_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = test_key(dir.path());
+    let trail = signed_trail(dir.path(), "trail", &key, "2026-11-01", "1");
+    let keys = keys_of(&trail);
+    let copy = dir.path().join("copy");
+    copy_tree(&trail, &copy);
+    let (_, logs) = digests_and_logs(&copy);
+    // One log file changed, one added that no digest lists.
+    let changed = &logs[5];
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(changed).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    write_gz(
+        changed,
+        &text.replacen("\"eventName\":\"", "\"eventName\":\"x", 1),
+    );
+    let extra = changed.with_file_name(
+        changed
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .rsplit_once('_')
+            .map(|(head, _)| format!("{head}_NotFromCloudTrail.json.gz"))
+            .unwrap(),
+    );
+    write_gz(
+        &extra,
+        &format!(
+            "{{\"Records\":[{}]}}",
+            record("planted-1", "us-east-1", "2026-11-01T10:00:00Z")
+        ),
+    );
+    // What should be stored: every log file but those two, counted by the independent reader.
+    let proven = dir.path().join("proven");
+    copy_tree(&trail, &proven);
+    std::fs::remove_file(proven.join(changed.strip_prefix(&copy).unwrap())).unwrap();
+    let want = expected(&[&proven.join("AWSLogs")]);
+
+    let lake = dir.path().join("lake");
+    let r = run(&[
+        "ingest",
+        copy.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+        "--verify",
+        "--public-keys",
+        keys.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let skipped = |p: &Path, why: &str| {
+        r.stderr.lines().any(|l| {
+            l.starts_with("skipped: ") && l.contains(p.to_str().unwrap()) && l.ends_with(why)
+        })
+    };
+    assert!(
+        skipped(changed, "not proven: INVALID: hash value doesn't match"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        skipped(&extra, "not proven: no digest lists it"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(info(&lake)["events"].as_u64().unwrap(), want.events);
+    assert_eq!(info(&lake)["proven_only"], serde_json::json!(true));
+    let text = run(&["info", "--lake", lake.to_str().unwrap()]);
+    assert!(
+        text.stdout
+            .contains("integrity:         every source file was proven by CloudTrail's digests"),
+        "{}",
+        text.stdout
+    );
+    // The same trail ingested without --verify: the lake says so.
+    let plain = dir.path().join("plain");
+    ingest(&plain, &[&trail], 0);
+    assert_eq!(info(&plain)["proven_only"], serde_json::json!(false));
+    // --verify needs the keys.
+    let r = run(&[
+        "ingest",
+        copy.to_str().unwrap(),
+        "--lake",
+        plain.to_str().unwrap(),
+        "--verify",
+    ]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("--public-keys"), "{}", r.stderr);
 }

@@ -217,12 +217,35 @@ pub fn info_text(out: &mut impl Write, lake: &Path, s: &LakeSummary) -> io::Resu
     row(
         "sources ingested",
         format!(
-            "{} files in {} commits",
+            "{} files in {}",
             count(s.sources as u64),
-            count(s.commits)
+            commits(s.commits)
         ),
     )?;
+    row("integrity", integrity(s))?;
     Ok(())
+}
+
+/// `1 commit`, `2 commits`.
+fn commits(n: u64) -> String {
+    format!("{} commit{}", count(n), if n == 1 { "" } else { "s" })
+}
+
+/// Whether the lake was built from log files proven by CloudTrail's digests only.
+fn integrity(s: &LakeSummary) -> String {
+    match (s.proven_commits, s.unproven_commits) {
+        (0, 0) => "nothing ingested yet".into(),
+        (_, 0) => "every source file was proven by CloudTrail's digests (ingest --verify)".into(),
+        (0, n) => format!(
+            "sources not checked against CloudTrail's digests ({} without ingest --verify)",
+            commits(n)
+        ),
+        (p, n) => format!(
+            "mixed: {} of proven sources (ingest --verify), {} without",
+            commits(p),
+            commits(n)
+        ),
+    }
 }
 
 /// `ctlake info --json`.
@@ -247,6 +270,9 @@ pub fn info_json(out: &mut impl Write, lake: &Path, s: &LakeSummary) -> io::Resu
         "bytes": s.bytes,
         "sources": s.sources,
         "commits": s.commits,
+        "proven_commits": s.proven_commits,
+        "unproven_commits": s.unproven_commits,
+        "proven_only": s.proven_commits > 0 && s.unproven_commits == 0,
     });
     writeln!(
         out,

@@ -121,6 +121,9 @@ impl Summary {
     }
 }
 
+/// How many of a chain's latest digest keys are remembered.
+const JUDGED_KEPT: usize = 48;
+
 /// How many files are read and hashed at once.
 const PARALLEL_READS: usize = 8;
 
@@ -355,10 +358,20 @@ struct Pending {
 #[derive(Default)]
 struct Chain {
     pending: Option<Pending>,
-    /// Keys of this chain's digests already judged (valid or not): a successor pointing at one
-    /// of them does not make it "not found".
-    judged: HashSet<String>,
+    /// Keys of this chain's latest digests already judged (valid or not): a successor pointing
+    /// at one of them does not make it "not found". Only the last [`JUDGED_KEPT`] are kept:
+    /// a successor names the digest just before it.
+    judged: std::collections::VecDeque<String>,
     seen: bool,
+}
+
+impl Chain {
+    fn judge(&mut self, key: &str) {
+        if self.judged.len() == JUDGED_KEPT {
+            self.judged.pop_front();
+        }
+        self.judged.push_back(key.to_string());
+    }
 }
 
 struct Run<'a> {
@@ -654,12 +667,12 @@ fn judge(
     // An unreadable or moved digest takes no part in the chain: the digest before it is
     // settled when the one after it arrives (by its own signature, since the link is broken).
     let Some(d) = parsed else {
-        chain.judged.insert(key.to_string());
+        chain.judge(key);
         out.events.push(invalid("invalid format"));
         return out;
     };
     if !same_object(&d.key, key) {
-        chain.judged.insert(key.to_string());
+        chain.judge(key);
         out.events
             .push(invalid("has been moved from its original location"));
         return out;
@@ -730,7 +743,7 @@ fn judge(
         }
         chain.seen = true;
     }
-    chain.judged.insert(key.to_string());
+    chain.judge(key);
     if !keys.has(&d.fingerprint) {
         out.events.push(invalid(&format!(
             "public key not found for fingerprint {}",

@@ -165,6 +165,7 @@ pub(crate) fn compact_locked(
                 rejects_file: None,
                 counts: CommitCounts::default(),
                 cursors: Default::default(),
+                proven: None,
             };
             batch += 1;
             let moves = new

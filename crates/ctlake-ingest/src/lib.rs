@@ -41,7 +41,7 @@ pub use compact::{CompactOptions, CompactReport, compact};
 pub use error::{Error, Result};
 pub use lake::LakeWriter;
 pub use manifest::LakeSummary;
-pub use pipeline::{FileProblem, IngestOptions, IngestReport, Progress, ingest};
+pub use pipeline::{Admission, FileProblem, IngestOptions, IngestReport, Progress, ingest};
 pub use store::LakeStore;
 
 /// The decoder, framer and Parquet encoder, for this crate's micro-benchmarks (`examples/`)

@@ -535,6 +535,7 @@ mod tests {
             rejects_file: None,
             counts: CommitCounts::default(),
             cursors: Default::default(),
+            proven: None,
         }
     }
 

@@ -275,6 +275,7 @@ pub fn drop_files(
         rejects_file: None,
         counts: CommitCounts::default(),
         cursors: Default::default(),
+        proven: None,
     };
     let deletes = entry.remove.clone();
     manifest::commit_replacing(store, snap, entry, Vec::new(), deletes)?;

@@ -154,4 +154,8 @@ pub struct Commit {
     /// commit stored. The next run lists after it instead of listing the whole bucket again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub cursors: BTreeMap<String, String>,
+    /// `Some(true)` when every source this commit stored was a log file proven by CloudTrail's
+    /// digests (`ingest --verify`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proven: Option<bool>,
 }

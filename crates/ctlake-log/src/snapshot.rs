@@ -24,6 +24,10 @@ pub struct Snapshot {
     pub committed: HashSet<(String, u32)>,
     /// The newest listing cursor of each S3 prefix (see [`Commit::cursors`]).
     pub cursors: BTreeMap<String, String>,
+    /// Commits that stored sources, all proven by CloudTrail's digests ([`Commit::proven`]).
+    pub proven_commits: u64,
+    /// Commits that stored sources not proven that way.
+    pub unproven_commits: u64,
 }
 
 impl Snapshot {
@@ -84,6 +88,12 @@ impl Snapshot {
             self.source_files.push(path.clone());
         }
         self.committed.insert((commit.run.clone(), commit.batch));
+        if commit.source_count + commit.sources.len() as u64 > 0 {
+            match commit.proven {
+                Some(true) => self.proven_commits += 1,
+                _ => self.unproven_commits += 1,
+            }
+        }
         for (prefix, key) in &commit.cursors {
             let newer = self.cursors.get(prefix).is_none_or(|old| key > old);
             if newer {
@@ -117,6 +127,8 @@ impl Snapshot {
             files: self.files.len(),
             sources: self.source_count as usize,
             commits: self.seq,
+            proven_commits: self.proven_commits,
+            unproven_commits: self.unproven_commits,
             ..Default::default()
         };
         let mut partitions = BTreeSet::new();
@@ -159,6 +171,10 @@ pub struct LakeSummary {
     pub sources: usize,
     /// Commits in the log.
     pub commits: u64,
+    /// Commits that stored sources all proven by CloudTrail's digests (`ingest --verify`).
+    pub proven_commits: u64,
+    /// Commits that stored sources without that proof.
+    pub unproven_commits: u64,
 }
 
 #[cfg(test)]

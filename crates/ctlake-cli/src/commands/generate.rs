@@ -46,8 +46,8 @@ pub struct Args {
     plant: bool,
     /// Also write hourly, chained digest files signed with this RSA private key (PEM or DER,
     /// e.g. from `openssl genrsa 2048`), each with its signature beside it as `<digest>.sig`,
-    /// and the matching public key as `public-keys.json` (the shape of `aws cloudtrail
-    /// list-public-keys`), so `ctlake validate` can check the trail.
+    /// and the matching public key beside the output folder as `<DIR>.public-keys.json` (the
+    /// shape of `aws cloudtrail list-public-keys`), so `ctlake validate` can check the trail.
     #[arg(long, value_name = "KEY")]
     digests: Option<PathBuf>,
 }
@@ -94,7 +94,9 @@ impl Args {
             let w = ctlake_digest::write_digests(&opts.out, &trail, signer)?;
             let mut keys = ctlake_digest::PublicKeys::default();
             keys.insert(signer.fingerprint().to_string(), signer.public_der());
-            let path = opts.out.join("public-keys.json");
+            let mut path = opts.out.clone().into_os_string();
+            path.push(".public-keys.json");
+            let path = PathBuf::from(path);
             std::fs::write(&path, keys.to_json())
                 .with_context(|| format!("writing {}", path.display()))?;
             writeln!(

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ctlake_ingest::{IngestOptions, LakeWriter, Progress};
+use std::collections::{HashMap, HashSet};
+
+use ctlake_ingest::{Admission, IngestOptions, LakeWriter, Progress};
 
 use crate::args::LakeArg;
 use crate::{EXIT_INTERRUPTED, EXIT_PARTIAL, Global, format};
@@ -62,10 +64,23 @@ pub struct Args {
     /// failing at once.
     #[arg(long)]
     wait: bool,
+    /// Validate each source (a trail copy: folder or `s3://` prefix) against its digest files
+    /// first, as `ctlake validate` does, and ingest only the log files a valid digest proves;
+    /// the others are reported and left out. `ctlake info` then says the lake holds proven
+    /// logs only.
+    #[arg(long, requires = "public_keys")]
+    verify: bool,
+    /// AWS's public keys for `--verify` (what `aws cloudtrail list-public-keys` prints).
+    #[arg(long, value_name = "FILE", requires = "verify")]
+    public_keys: Option<std::path::PathBuf>,
 }
 
 impl Args {
-    pub fn run(self, _: &Global) -> anyhow::Result<u8> {
+    pub fn run(self, global: &Global) -> anyhow::Result<u8> {
+        let admit = match &self.public_keys {
+            Some(keys) if self.verify => Some(proven_only(&self.sources, keys, global)?),
+            _ => None,
+        };
         let opts = IngestOptions {
             keep_duplicates: self.keep_duplicates,
             recheck: self.recheck,
@@ -76,6 +91,7 @@ impl Args {
             batch_files: self.batch_files as usize,
             compact: !self.no_compact,
             wait: self.wait,
+            admit,
             ..Default::default()
         };
         ingest(&self.sources, &self.lake.lake, &opts, self.quiet)
@@ -151,4 +167,74 @@ pub fn ingest(
         return Ok(EXIT_INTERRUPTED);
     }
     Ok(if report.is_clean() { 0 } else { EXIT_PARTIAL })
+}
+
+/// Validates every source against its digests and admits only the log files proven valid.
+/// The proven files' keys are held in memory (about 100 bytes each).
+fn proven_only(sources: &[String], keys: &Path, global: &Global) -> anyhow::Result<Admission> {
+    use ctlake_digest::{Event, Subject, Verdict};
+    let keys = ctlake_digest::PublicKeys::read(keys)?;
+    let runtime = global.runtime()?;
+    let mut proven: HashSet<String> = HashSet::new();
+    let mut refused: HashMap<String, String> = HashMap::new();
+    for source in sources {
+        let location = ctlake_store::Location::parse(source)?;
+        let summary = runtime.block_on(ctlake_digest::validate(
+            &location,
+            &keys,
+            &ctlake_digest::Options::default(),
+            &mut |e: &Event| match e {
+                Event::File {
+                    subject: Subject::Log,
+                    url,
+                    verdict,
+                } => {
+                    let key = log_key(url);
+                    match verdict {
+                        Verdict::Valid => {
+                            proven.insert(key);
+                        }
+                        Verdict::Invalid(m) => {
+                            refused.insert(key, format!("not proven: INVALID: {m}"));
+                        }
+                        Verdict::Unlisted => {
+                            refused.insert(key, "not proven: no digest lists it".into());
+                        }
+                        _ => {}
+                    }
+                }
+                Event::File {
+                    subject: Subject::Digest,
+                    url,
+                    verdict: Verdict::Invalid(m),
+                } => {
+                    let _ = writeln!(io::stderr(), "Digest file\t{url}\tINVALID: {m}");
+                }
+                _ => {}
+            },
+        ))?;
+        let _ = writeln!(
+            io::stderr(),
+            "verified {source}: {} log files proven by {} valid digests",
+            format::count(summary.logs_valid),
+            format::count(summary.digests_valid + summary.digests_unverifiable)
+        );
+    }
+    Ok(Admission(Arc::new(move |uri: &str| {
+        let key = log_key(uri);
+        if proven.contains(&key) {
+            Ok(())
+        } else {
+            Err(refused.get(&key).cloned().unwrap_or_else(|| {
+                "not proven: no valid digest covers it (`ctlake validate` says why)".into()
+            }))
+        }
+    })))
+}
+
+/// A log file's key from `AWSLogs/` on, without `.gz`: how a path, a URL and a digest's
+/// listing name the same file.
+fn log_key(uri: &str) -> String {
+    let key = ctlake_digest::format::below_prefix(uri.trim_start_matches("file://"));
+    key.strip_suffix(".gz").unwrap_or(key).to_string()
 }

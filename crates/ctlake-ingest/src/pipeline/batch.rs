@@ -234,6 +234,7 @@ impl Run<'_> {
             rejects_file,
             counts: state.counts,
             cursors,
+            proven: self.opts.admit.as_ref().map(|_| true),
         };
         let t = Instant::now();
         let mut rebased = false;

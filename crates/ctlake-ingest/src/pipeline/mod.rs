@@ -25,8 +25,8 @@ mod dedup;
 mod feed;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
@@ -89,6 +89,20 @@ pub struct IngestOptions {
     /// Compact the partitions the run touched once they hold
     /// [`compact::AUTO_MIN_SMALL_FILES`] small files (see [`compact`]).
     pub compact: bool,
+    /// Which source files may be read at all (`ingest --verify`: only log files proven by
+    /// CloudTrail's digests); the others are reported as skipped with the reason given, and
+    /// the run's commits are marked as proven.
+    pub admit: Option<Admission>,
+}
+
+/// Decides, by a source file's URI, whether it may be ingested (`Err` says why not).
+#[derive(Clone)]
+pub struct Admission(pub Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admission(..)")
+    }
 }
 
 impl Default for IngestOptions {
@@ -105,6 +119,7 @@ impl Default for IngestOptions {
             batch_bytes: 2 << 30,
             batch_files: 50_000,
             compact: true,
+            admit: None,
         }
     }
 }
@@ -281,6 +296,7 @@ pub fn ingest(
     let listing = &listing;
     let recheck = opts.recheck;
     let keep_duplicates = opts.keep_duplicates;
+    let admit = opts.admit.as_ref();
     std::thread::scope(|scope| -> Result<()> {
         let walker = scope.spawn(move || {
             let started = Instant::now();
@@ -300,6 +316,13 @@ pub fn ingest(
                                  events would all be stored again: ingest it without \
                                  --keep-duplicates"
                             .into(),
+                    });
+                    true
+                }
+                Found::File(f) if let Some(Err(reason)) = admit.map(|a| (a.0)(&f.uri)) => {
+                    tally.unreadable.push(FileProblem {
+                        path: f.uri.clone(),
+                        reason,
                     });
                     true
                 }
