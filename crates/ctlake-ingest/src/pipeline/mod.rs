@@ -95,9 +95,12 @@ pub struct IngestOptions {
     pub admit: Option<Admission>,
 }
 
-/// Decides, by a source file's URI, whether it may be ingested (`Err` says why not).
+/// Whether a source file (by URI) may be ingested: `Err` says why not.
+pub type Admit = dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync;
+
+/// Decides, by a source file's URI, whether it may be ingested.
 #[derive(Clone)]
-pub struct Admission(pub Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>);
+pub struct Admission(pub Arc<Admit>);
 
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
