@@ -220,6 +220,12 @@ impl S3Server {
         })
     }
 
+    /// Deletes one object.
+    pub fn delete(&self, bucket: &str, key: &str) {
+        let store = self.store(bucket);
+        tokio_rt().block_on(async { store.delete(&ObjectPath::from(key)).await.unwrap() });
+    }
+
     /// The keys under `prefix`.
     pub fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let store = self.store(bucket);

@@ -153,6 +153,29 @@ fn an_intact_signed_trail_is_valid_line_by_line() {
         r.stdout
     );
     assert_eq!(r.stderr.trim(), "", "no INVALID line");
+    // A window: only the digests written from the second day on (by their names' times).
+    let second_day = digests
+        .iter()
+        .filter(|d| {
+            let name = d.file_name().unwrap().to_str().unwrap();
+            name.rsplit('_').next().unwrap() >= "20261102T000000Z.json.gz"
+        })
+        .count();
+    assert!(second_day > 0 && second_day < digests.len());
+    let r = validate(&[
+        trail.to_str().unwrap(),
+        "--public-keys",
+        keys.to_str().unwrap(),
+        "--from",
+        "2026-11-02",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("{0}/{0} digest files valid", second_day)),
+        "{}",
+        r.stdout
+    );
     // Without --verbose, valid files are not listed, only the summary.
     let quiet = validate(&[
         trail.to_str().unwrap(),
@@ -630,15 +653,35 @@ fn a_trail_on_s3_with_signatures_in_object_metadata() {
         "{}",
         r.stdout
     );
-    // One log file replaced by another's bytes.
-    let victim = logs[3]
-        .strip_prefix(&trail)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    // One log file replaced by another's bytes, one deleted, a digest deleted mid-chain,
+    // another one changed, and a log file added that no digest lists.
+    let key_of = |p: &Path| {
+        p.strip_prefix(&trail)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let victim = key_of(&logs[3]);
     std::fs::copy(&logs[4], tree.join(&victim)).unwrap();
+    let changed_digest = key_of(&digests[10]);
+    let mut v = digest_json(&digests[10]);
+    v["oldestEventTime"] = serde_json::json!("2000-01-01T00:00:00Z");
+    write_gz(&tree.join(&changed_digest), &v.to_string());
+    let extra = format!(
+        "{}_NotFromCloudTrail.json.gz",
+        victim
+            .trim_end_matches(".json.gz")
+            .rsplit_once('_')
+            .unwrap()
+            .0
+    );
+    std::fs::copy(&logs[4], tree.join(&extra)).unwrap();
     s3.upload_trail("trail-copy", &tree);
+    let deleted_log = key_of(&logs[30]);
+    let deleted_digest = key_of(&digests[5]);
+    s3.delete("trail-copy", &deleted_log);
+    s3.delete("trail-copy", &deleted_digest);
     let r = s3.run(&[
         "validate",
         "s3://trail-copy",
@@ -646,13 +689,24 @@ fn a_trail_on_s3_with_signatures_in_object_metadata() {
         keys.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
-    assert!(
-        r.stderr.contains(&format!(
-            "Log file\ts3://trail-copy/{victim}\tINVALID: hash value doesn't match"
-        )),
-        "{}",
-        r.stderr
-    );
+    for (what, key, message) in [
+        ("Log file", &victim, "INVALID: hash value doesn't match"),
+        ("Log file", &deleted_log, "INVALID: not found"),
+        ("Log file", &extra, "INVALID: not listed by any digest"),
+        ("Digest file", &deleted_digest, "INVALID: not found"),
+        (
+            "Digest file",
+            &changed_digest,
+            "INVALID: hash value doesn't match",
+        ),
+    ] {
+        assert!(
+            r.stderr
+                .contains(&format!("{what}\ts3://trail-copy/{key}\t{message}")),
+            "{what} {key} {message}:\n{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
