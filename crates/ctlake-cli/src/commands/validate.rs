@@ -35,8 +35,8 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn run(self, global: &Global) -> anyhow::Result<u8> {
-        match self.validate(global) {
+    pub fn run(self, _: &Global) -> anyhow::Result<u8> {
+        match self.validate() {
             Ok(code) => Ok(code),
             Err(e) if crate::is_broken_pipe(&e) => Err(e),
             Err(e) => {
@@ -46,7 +46,7 @@ impl Args {
         }
     }
 
-    fn validate(self, global: &Global) -> anyhow::Result<u8> {
+    fn validate(self) -> anyhow::Result<u8> {
         let keys = PublicKeys::read(&self.public_keys)?;
         let locations = self
             .sources
@@ -57,7 +57,13 @@ impl Args {
             from: self.from.map(|t| t.and_utc()),
             to: self.to.map(|t| t.and_utc()),
         };
-        let runtime = global.runtime()?;
+        // Local reads run on tokio's blocking threads; a few suffice for 8 reads in flight,
+        // and each idle thread kept holds memory of its own.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .max_blocking_threads(16)
+            .build()
+            .context("starting the runtime")?;
         let mut total = Summary::default();
         let progress = io::stderr().is_terminal().then(|| {
             let p = indicatif::ProgressBar::new_spinner();
