@@ -18,3 +18,4 @@ mod saved;
 mod shell;
 mod slt;
 mod validate;
+mod watch;

@@ -608,6 +608,53 @@ fn rewrite(statement: &mut DFStatement) -> Result<()> {
     }
 }
 
+/// The identity of the event a row is about, as `ctlake watch` names it in an alert.
+pub const IDENTITY: [(&str, &str); 7] = [
+    ("eventid", "_event_id"),
+    ("eventtime", "_event_time"),
+    ("recipientaccountid", "_account"),
+    ("awsregion", "_region"),
+    ("useridentity['arn']", "_principal"),
+    ("sourceipaddress", "_source_ip"),
+    ("eventname", "_event_name"),
+];
+
+/// Adds the [`IDENTITY`] columns to a translated query whose rows are events: one SELECT
+/// over one table, without GROUP BY, DISTINCT or set operations. False when the query has
+/// another shape (its rows are then not single events).
+pub fn add_identity(statement: &mut DFStatement) -> bool {
+    let DFStatement::Statement(s) = statement else {
+        return false;
+    };
+    let Statement::Query(q) = s.as_mut() else {
+        return false;
+    };
+    let SetExpr::Select(select) = q.body.as_mut() else {
+        return false;
+    };
+    let grouped = match &select.group_by {
+        datafusion::sql::sqlparser::ast::GroupByExpr::All(_) => true,
+        datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(e, _) => !e.is_empty(),
+    };
+    if grouped
+        || select.distinct.is_some()
+        || select.from.len() != 1
+        || !select.from[0].joins.is_empty()
+    {
+        return false;
+    }
+    for (expr, name) in IDENTITY {
+        let Ok(expr) = parse_expr(expr) else {
+            return false;
+        };
+        select.projection.push(SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::new(name),
+        });
+    }
+    true
+}
+
 /// Trino clauses DataFusion plans under another name, in every query of a statement:
 /// `FETCH FIRST n ROWS ONLY` is `LIMIT n`, and `TABLESAMPLE BERNOULLI|SYSTEM (p)` keeps each
 /// row with probability p% (DataFusion parses `TABLESAMPLE` and then ignores it, which would

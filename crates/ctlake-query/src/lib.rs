@@ -87,6 +87,8 @@ pub struct Lake {
     store: Arc<dyn ObjectStore>,
     table: Arc<LakeTable>,
     url: ObjectStoreUrl,
+    // Set by `scope_to`: the table reads these files only, whatever the log adds.
+    scoped: std::sync::atomic::AtomicBool,
 }
 
 /// How a lake's query session is set up.
@@ -189,6 +191,7 @@ impl Lake {
             store,
             table,
             url,
+            scoped: std::sync::atomic::AtomicBool::new(false),
         };
         lake.register(lake.table.clone())?;
         Ok(lake)
@@ -237,6 +240,24 @@ impl Lake {
                     .into_view(),
             };
         self.register(provider)
+    }
+
+    /// Reads only `files` (data files of the log, e.g. those one commit added) until called
+    /// with `None`, which goes back to the whole lake as the log has it: how `ctlake watch`
+    /// runs its detections over the events a commit added, and only those.
+    pub fn scope_to(&self, files: Option<Vec<ctlake_log::FileEntry>>) {
+        use std::sync::atomic::Ordering;
+        match files {
+            Some(files) => {
+                self.scoped.store(true, Ordering::Relaxed);
+                self.table.set_files(files);
+            }
+            None => {
+                self.scoped.store(false, Ordering::Relaxed);
+                self.table
+                    .set_files(self.snapshot().files.values().cloned().collect());
+            }
+        }
     }
 
     /// Up to `per_column` distinct keys of each map column (`requestparameters`,
@@ -325,7 +346,9 @@ impl Lake {
             snap.apply_bytes(path, bytes)
                 .map_err(ctlake_store::Error::from)?;
         }
-        self.table.set_files(snap.files.values().cloned().collect());
+        if !self.scoped.load(std::sync::atomic::Ordering::Relaxed) {
+            self.table.set_files(snap.files.values().cloned().collect());
+        }
         *self.snapshot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snap);
         Ok(true)
     }
@@ -401,7 +424,22 @@ impl Lake {
         query: &saved::SavedQuery,
         given: &std::collections::BTreeMap<String, String>,
     ) -> Result<Planned> {
+        let values = self.bound_values(query, given).await?;
         let mut notices = Vec::new();
+        let frame = self
+            .sql_noting(&query.sql, &mut notices)
+            .await
+            .map_err(|e| in_saved(e, &query.name))?;
+        let frame = frame.with_param_values(values)?;
+        Ok(Planned { frame, notices })
+    }
+
+    /// A saved query's parameter values: given ones read by type, defaults evaluated.
+    async fn bound_values(
+        &self,
+        query: &saved::SavedQuery,
+        given: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Vec<(String, datafusion::common::ScalarValue)>> {
         let (mut values, sql_defaults) = saved::bind(query, given)?;
         for (name, ty, expr) in sql_defaults {
             let cast = match ty {
@@ -429,23 +467,41 @@ impl Lake {
                 .ok_or_else(|| bad("no value".into()))?;
             values.insert(name, value);
         }
-        let frame = self
-            .sql_noting(&query.sql, &mut notices)
-            .await
-            .map_err(|e| match e {
-                Error::Syntax {
-                    message,
-                    line,
-                    column,
-                } => Error::Syntax {
-                    message: format!("{message} (in saved query {})", query.name),
-                    line,
-                    column,
+        Ok(values.into_iter().collect())
+    }
+
+    /// Plans a saved query as a detection: as [`Lake::saved`], with the matching event's
+    /// identity added as the columns of [`dialect::IDENTITY`] (`_event_id`, `_event_time`,
+    /// `_account`, `_region`, `_principal`, `_source_ip`, `_event_name`) where the query
+    /// returns one row per event (a plain SELECT over the table). The bool says whether they
+    /// were added; a query whose rows are groups keeps its own columns.
+    pub async fn detection(
+        &self,
+        query: &saved::SavedQuery,
+        given: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(Planned, bool)> {
+        let plain = self.saved(query, given).await?;
+        let mut translated = self.translate(&query.sql)?;
+        if translated.statements.len() != 1 || !dialect::add_identity(&mut translated.statements[0])
+        {
+            return Ok((plain, false));
+        }
+        let values = self.bound_values(query, given).await?;
+        let planned = match self.plan(translated.statements.remove(0)).await {
+            Ok(frame) => frame.with_param_values(values),
+            Err(e) => Err(datafusion::error::DataFusionError::Plan(e.to_string())),
+        };
+        Ok(match planned {
+            Ok(frame) => (
+                Planned {
+                    frame,
+                    notices: plain.notices,
                 },
-                other => other,
-            })?;
-        let frame = frame.with_param_values(values.into_iter().collect::<Vec<_>>())?;
-        Ok(Planned { frame, notices })
+                true,
+            ),
+            // A query that cannot carry them (an aggregate without GROUP BY, ...).
+            Err(_) => (plain, false),
+        })
     }
 
     /// Plans an Event history lookup (see [`lookup`]).
@@ -499,6 +555,22 @@ impl Lake {
     /// Runs a planned query to its end: the rows and what reading them took.
     pub async fn run(&self, frame: DataFrame) -> Result<QueryResult> {
         self.execute(frame).await?.collect().await
+    }
+}
+
+/// A syntax error in a saved query names the query.
+fn in_saved(e: Error, name: &str) -> Error {
+    match e {
+        Error::Syntax {
+            message,
+            line,
+            column,
+        } => Error::Syntax {
+            message: format!("{message} (in saved query {name})"),
+            line,
+            column,
+        },
+        other => other,
     }
 }
 

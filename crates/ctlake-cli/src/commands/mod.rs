@@ -14,6 +14,7 @@ pub mod shell;
 pub mod vacuum;
 pub mod validate;
 pub mod verify;
+pub mod watch;
 
 use crate::Global;
 
@@ -56,6 +57,10 @@ pub enum Command {
     /// validate-logs` does online: changed, missing, moved or unlisted files, broken chains and
     /// signatures. Exit 1 if anything is invalid, 2 for a usage error.
     Validate(validate::Args),
+    /// Keep the lake current as CloudTrail delivers: ingest every interval, run the
+    /// detections over what each commit added, and deliver each alert once (file, stdout,
+    /// webhooks). Ctrl-C or SIGTERM finish the current step and exit 0.
+    Watch(watch::Args),
     /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
     Generate(generate::Args),
 }
@@ -76,6 +81,7 @@ impl Command {
             Self::Saved(a) => a.run(global),
             Self::Info(a) => a.run(global),
             Self::Validate(a) => a.run(global),
+            Self::Watch(a) => a.run(global),
             Self::Generate(a) => a.run(global),
         }
     }
