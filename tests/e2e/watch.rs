@@ -336,6 +336,10 @@ fn a_watcher_follows_deliveries_and_alerts_each_detection_once() {
         .collect();
     assert_eq!(posted.iter().cloned().collect::<BTreeSet<_>>(), want);
     assert_eq!(posted.len(), want.len(), "an alert posted twice");
+    assert!(
+        *hook.failures.lock().unwrap() > 3,
+        "the failed posts were made"
+    );
     // The alert carries the event.
     let stop = hook
         .bodies()
@@ -391,6 +395,7 @@ fn killed_watchers_lose_no_alert_and_check_no_event_twice() {
     let mut w = start_watch(&src, &lake, &hook.url, &alerts, &spec);
     let Some(want) = expected_ids(&src) else {
         signal(&w, "-KILL");
+        let _ = w.wait();
         return;
     };
     wait_until(
@@ -427,5 +432,69 @@ fn killed_watchers_lose_no_alert_and_check_no_event_twice() {
     assert_eq!(
         info(&lake)["events"].as_u64().unwrap(),
         expected(&[&src]).events
+    );
+}
+
+#[test]
+fn a_watcher_from_s3_to_an_s3_lake() {
+    let Some(s3) = crate::s3::S3Server::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("gen");
+    let r = run(&[
+        "generate",
+        "--out",
+        generated.to_str().unwrap(),
+        "--events",
+        "2000",
+        "--days",
+        "1",
+        "--regions",
+        "2",
+        "--plant",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let spec = spec(dir.path());
+    let hook = Receiver::start(2);
+    let parts = batches(&generated, 2);
+    s3.create_bucket("trail");
+    s3.create_bucket("lakes");
+    let staged = dir.path().join("staged");
+    for part in &parts {
+        // The trail bucket receives the next deliveries; one round (as cron runs --once).
+        deliver(part, &generated, &staged);
+        s3.upload("trail", &staged);
+        let r = s3.run(&[
+            "watch",
+            "s3://trail/AWSLogs/",
+            "--lake",
+            "s3://lakes/prod",
+            "--once",
+            "--webhook",
+            &hook.url,
+            "--detections",
+            spec.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("watch: round 1:"), "{}", r.stderr);
+    }
+    let Some(want) = expected_ids(&generated) else {
+        return;
+    };
+    let posted: Vec<String> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(posted.iter().cloned().collect::<BTreeSet<_>>(), want);
+    assert_eq!(posted.len(), want.len(), "an alert posted twice");
+    let r = s3.run(&["info", "--json", "--lake", "s3://lakes/prod"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        v["events"].as_u64().unwrap(),
+        expected(&[&generated]).events
     );
 }
