@@ -9,6 +9,7 @@ mod compat;
 mod corpora;
 mod crash;
 mod formats;
+mod insights;
 mod query;
 mod reliability;
 mod report;

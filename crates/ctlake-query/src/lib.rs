@@ -42,6 +42,7 @@ pub mod dialect;
 pub mod display;
 mod error;
 mod functions;
+pub mod insights;
 pub mod lexer;
 pub mod lookup;
 pub mod report;
@@ -194,6 +195,7 @@ impl Lake {
             scoped: std::sync::atomic::AtomicBool::new(false),
         };
         lake.register(lake.table.clone())?;
+        lake.register_insights().await?;
         Ok(lake)
     }
 
@@ -240,6 +242,32 @@ impl Lake {
                     .into_view(),
             };
         self.register(provider)
+    }
+
+    /// Registers the `insights` table as the lake stores it (empty when none were computed).
+    async fn register_insights(&self) -> Result<()> {
+        let batches = insights::load(self.store.as_ref()).await?;
+        let table = datafusion::datasource::MemTable::try_new(insights::schema(), vec![batches])?;
+        self.ctx.deregister_table(insights::TABLE)?;
+        self.ctx.register_table(insights::TABLE, Arc::new(table))?;
+        Ok(())
+    }
+
+    /// Computes the insights that start in `[from, to)`, stores them in the lake's `insights`
+    /// table (replacing that window's), and returns them with their delivered-shape records
+    /// (a Start and an End each).
+    pub async fn compute_insights(
+        &self,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+        params: &insights::Params,
+    ) -> Result<(Vec<insights::Insight>, Vec<serde_json::Value>)> {
+        let found = insights::analyse(self, from, to, params).await?;
+        let records: Vec<serde_json::Value> =
+            found.iter().flat_map(|i| i.records(params)).collect();
+        insights::store(self.store.as_ref(), &records, from, to).await?;
+        self.register_insights().await?;
+        Ok((found, records))
     }
 
     /// Reads only `files` (data files of the log, e.g. those one commit added) until called

@@ -5,6 +5,7 @@ pub mod compact;
 pub mod generate;
 pub mod info;
 pub mod ingest;
+pub mod insights;
 pub mod lookup;
 pub mod query;
 pub mod repair;
@@ -53,6 +54,9 @@ pub enum Command {
     Saved(saved::Args),
     /// Show what the lake holds: regions, dates, partitions, files, events, time range.
     Info(info::Args),
+    /// Compute CloudTrail Insights (unusual rates of write calls and of errors against each
+    /// API's seven-day baseline), store them as the `insights` table, and print them.
+    Insights(insights::Args),
     /// Validate a trail copy (local or `s3://`) against its digest files, as `aws cloudtrail
     /// validate-logs` does online: changed, missing, moved or unlisted files, broken chains and
     /// signatures. Exit 1 if anything is invalid, 2 for a usage error.
@@ -80,6 +84,7 @@ impl Command {
             Self::Report(a) => a.run(global),
             Self::Saved(a) => a.run(global),
             Self::Info(a) => a.run(global),
+            Self::Insights(a) => a.run(global),
             Self::Validate(a) => a.run(global),
             Self::Watch(a) => a.run(global),
             Self::Generate(a) => a.run(global),

@@ -1,0 +1,309 @@
+//! `ctlake insights` on traffic made here: nine days of calls with a daily cycle, and bursts
+//! planted at known minutes (two sizes of write bursts, one error burst, each by a principal
+//! of its own). Expected: each burst one Start near its first minute and an End shortly after
+//! its last, with the right type, API, error code and top principal; the same traffic without
+//! the bursts gives nothing.
+
+use std::path::Path;
+
+use crate::common::*;
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+
+/// A planted burst: API, error code, principal, first minute (of 2026-10-08), minutes, calls
+/// a minute.
+struct Burst {
+    source: &'static str,
+    name: &'static str,
+    error: Option<&'static str>,
+    principal: &'static str,
+    start: (u32, u32),
+    minutes: u32,
+    per_minute: u32,
+}
+
+const BURSTS: [Burst; 3] = [
+    Burst {
+        source: "ec2.amazonaws.com",
+        name: "RunInstances",
+        error: None,
+        principal: "arn:aws:iam::111122223333:user/intruder",
+        start: (10, 0),
+        minutes: 5,
+        per_minute: 12,
+    },
+    Burst {
+        source: "iam.amazonaws.com",
+        name: "CreateUser",
+        error: None,
+        principal: "arn:aws:iam::111122223333:user/intruder2",
+        start: (13, 30),
+        minutes: 2,
+        per_minute: 8,
+    },
+    Burst {
+        source: "ec2.amazonaws.com",
+        name: "DescribeInstances",
+        error: Some("Client.UnauthorizedOperation"),
+        principal: "arn:aws:iam::111122223333:user/prober",
+        start: (16, 0),
+        minutes: 4,
+        per_minute: 10,
+    },
+];
+
+fn next(seed: &mut u64) -> f64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    id: u64,
+    time: &str,
+    source: &str,
+    name: &str,
+    read_only: bool,
+    error: Option<&str>,
+    principal: &str,
+) -> String {
+    let error = error
+        .map(|e| format!(r#","errorCode":"{e}","errorMessage":"denied""#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"{principal}","accountId":"{ACCOUNT}"}},"eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"{REGION}","sourceIPAddress":"192.0.2.10","userAgent":"aws-cli/2.15","eventID":"ev-{id}","readOnly":{read_only},"eventType":"AwsApiCall","managementEvent":true,"eventCategory":"Management","recipientAccountId":"{ACCOUNT}"{error}}}"#
+    )
+}
+
+/// Nine days from 2026-10-01 of background calls (a daily cycle), with the bursts when
+/// `planted`; one delivery file an hour.
+fn traffic(dir: &Path, planted: bool) {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut id = 0u64;
+    for day in 0..9u32 {
+        for hour in 0..24u32 {
+            let mut records = Vec::new();
+            for minute in 0..60u32 {
+                let t = format!("2026-10-{:02}T{hour:02}:{minute:02}", day + 1);
+                let cycle = 1.0
+                    + (std::f64::consts::TAU * (hour as f64 * 60.0 + minute as f64) / 1440.0).sin()
+                        * 0.8;
+                let background: [(&str, &str, bool, Option<&str>, f64); 4] = [
+                    (
+                        "ec2.amazonaws.com",
+                        "RunInstances",
+                        false,
+                        None,
+                        0.05 * cycle,
+                    ),
+                    ("iam.amazonaws.com", "CreateUser", false, None, 0.01 * cycle),
+                    (
+                        "ec2.amazonaws.com",
+                        "DescribeInstances",
+                        true,
+                        Some("Client.UnauthorizedOperation"),
+                        0.02 * cycle,
+                    ),
+                    ("ssm.amazonaws.com", "GetParameter", true, None, 0.3 * cycle),
+                ];
+                for (source, name, ro, err, rate) in background {
+                    // At most two calls a minute, with about the given mean.
+                    for _ in 0..2 {
+                        if next(&mut seed) < rate / 2.0 {
+                            id += 1;
+                            let s = (next(&mut seed) * 60.0) as u32;
+                            records.push(event(
+                                id,
+                                &format!("{t}:{s:02}Z"),
+                                source,
+                                name,
+                                ro,
+                                err,
+                                "arn:aws:iam::111122223333:role/app",
+                            ));
+                        }
+                    }
+                }
+                if planted && day == 7 {
+                    for b in &BURSTS {
+                        let first = b.start.0 * 60 + b.start.1;
+                        let now = hour * 60 + minute;
+                        if now >= first && now < first + b.minutes {
+                            for k in 0..b.per_minute {
+                                id += 1;
+                                records.push(event(
+                                    id,
+                                    &format!("{t}:{:02}Z", k * 59 / b.per_minute),
+                                    b.source,
+                                    b.name,
+                                    b.error.is_some(),
+                                    b.error,
+                                    b.principal,
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            let path = dir.join(format!(
+                "AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/2026/10/{:02}/{ACCOUNT}_CloudTrail_{REGION}_202610{:02}T{hour:02}00Z_x{day}{hour}.json.gz",
+                day + 1,
+                day + 1
+            ));
+            write_gz(&path, &format!("{{\"Records\":[{}]}}", records.join(",")));
+        }
+    }
+}
+
+fn minutes_of(t: &str) -> i64 {
+    let t = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%SZ").unwrap();
+    t.and_utc().timestamp() / 60
+}
+
+#[test]
+fn planted_bursts_are_found_and_flat_traffic_gives_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("planted");
+    traffic(&src, true);
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&src], 0);
+    let r = run(&[
+        "insights",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let records: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2 * BURSTS.len(), "{}", r.stdout);
+    for b in &BURSTS {
+        let kind = if b.error.is_some() {
+            "ApiErrorRateInsight"
+        } else {
+            "ApiCallRateInsight"
+        };
+        let mine: Vec<&serde_json::Value> = records
+            .iter()
+            .filter(|r| {
+                r["insightDetails"]["eventName"] == b.name
+                    && r["insightDetails"]["insightType"] == kind
+            })
+            .collect();
+        assert_eq!(mine.len(), 2, "{}: {mine:?}", b.name);
+        let (start, end) = (mine[0], mine[1]);
+        assert_eq!(start["insightDetails"]["state"], "Start");
+        assert_eq!(end["insightDetails"]["state"], "End");
+        assert_eq!(start["sharedEventID"], end["sharedEventID"]);
+        assert_eq!(start["eventType"], "AwsCloudTrailInsight");
+        assert_eq!(start["eventCategory"], "Insight");
+        assert_eq!(start["recipientAccountId"], ACCOUNT);
+        assert_eq!(start["awsRegion"], REGION);
+        assert_eq!(start["insightDetails"]["eventSource"], b.source);
+        match b.error {
+            Some(code) => assert_eq!(start["insightDetails"]["errorCode"], code),
+            None => assert!(start["insightDetails"]["errorCode"].is_null()),
+        }
+        let planted = minutes_of(&format!("2026-10-08T{:02}:{:02}:00Z", b.start.0, b.start.1));
+        let s = minutes_of(start["eventTime"].as_str().unwrap());
+        let e = minutes_of(end["eventTime"].as_str().unwrap());
+        assert!(
+            (planted - 5..=planted + 2).contains(&s),
+            "{}: start {s} vs {planted}",
+            b.name
+        );
+        let planted_end = planted + b.minutes as i64;
+        assert!(
+            (planted_end..=planted_end + 6).contains(&e),
+            "{}: end {e} vs {planted_end}",
+            b.name
+        );
+        let stats = &start["insightDetails"]["insightContext"]["statistics"];
+        assert_eq!(stats["baselineDuration"], 10080);
+        assert_eq!(stats["insightDuration"].as_i64().unwrap(), e - s);
+        // The insight's average is at least the burst's rate spread over the insight.
+        let calls = (b.minutes * b.per_minute) as f64;
+        assert!(stats["insight"]["average"].as_f64().unwrap() >= calls / (e - s) as f64 - 1e-9);
+        assert!(stats["baseline"]["average"].as_f64().unwrap() < 0.2);
+        let attributions = start["insightDetails"]["insightContext"]["attributions"]
+            .as_array()
+            .unwrap();
+        let principal = attributions
+            .iter()
+            .find(|a| a["attribute"] == "userIdentityArn")
+            .unwrap();
+        assert_eq!(principal["insight"][0]["value"], b.principal, "{}", b.name);
+    }
+    // Stored as a table: queryable, and joinable with cloudtrail.
+    let q = run(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT insightdetails.insighttype, insightdetails.eventname, count(*) FROM insights GROUP BY 1, 2 ORDER BY 1, 2",
+    ]);
+    assert_eq!(q.code, 0, "{}", q.stderr);
+    assert_eq!(
+        q.stdout,
+        "insighttype,eventname,_col2\nApiCallRateInsight,CreateUser,2\nApiCallRateInsight,RunInstances,2\nApiErrorRateInsight,DescribeInstances,2\n"
+    );
+    let j = run(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT count(*) FROM insights i JOIN cloudtrail c ON c.eventname = i.insightdetails.eventname \
+         AND c.eventtime >= i.eventtime AND c.eventtime < i.eventtime + INTERVAL '5' MINUTE \
+         WHERE i.insightdetails.state = 'Start' AND i.insightdetails.eventname = 'RunInstances' \
+         AND c.useridentity.arn = 'arn:aws:iam::111122223333:user/intruder'",
+    ]);
+    assert_eq!(j.code, 0, "{}", j.stderr);
+    assert!(
+        j.stdout.ends_with("\n60\n") || j.stdout.contains("\n60\n"),
+        "{}",
+        j.stdout
+    );
+    // Running again over the same window replaces, never duplicates.
+    let again = run(&[
+        "insights",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let q2 = run(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT count(*) FROM insights",
+    ]);
+    assert_eq!(q2.stdout, "_col0\n6\n");
+
+    // The same traffic without the bursts: nothing.
+    let flat = dir.path().join("flat");
+    traffic(&flat, false);
+    let flat_lake = dir.path().join("flat-lake");
+    ingest(&flat_lake, &[&flat], 0);
+    let r = run(&[
+        "insights",
+        "--lake",
+        flat_lake.to_str().unwrap(),
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "no insight on flat traffic");
+    assert!(r.stderr.starts_with("0 insights"), "{}", r.stderr);
+}
