@@ -291,6 +291,63 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     ]);
     assert_eq!(q2.stdout, "_col0\n6\n");
 
+    // An Insights file a trail delivered goes to the insights table, not among the events;
+    // reading it again adds nothing, and recomputing keeps it.
+    let events_before = info(&lake)["events"].as_u64().unwrap();
+    let delivered = dir.path().join("delivered");
+    let record = |state: &str, time: &str| {
+        format!(
+            r#"{{"eventVersion":"1.07","eventTime":"{time}","awsRegion":"{REGION}","eventID":"aws-{state}","eventType":"AwsCloudTrailInsight","recipientAccountId":"{ACCOUNT}","sharedEventID":"aws-shared-1","insightDetails":{{"state":"{state}","eventSource":"s3.amazonaws.com","eventName":"DeleteBucket","insightType":"ApiCallRateInsight","insightContext":{{"statistics":{{"baseline":{{"average":0.0000882}},"insight":{{"average":0.6}},"insightDuration":5,"baselineDuration":11336}},"attributions":[]}}}},"eventCategory":"Insight"}}"#
+        )
+    };
+    write_gz(
+        &delivered.join(format!(
+            "AWSLogs/{ACCOUNT}/CloudTrail-Insight/{REGION}/2026/10/09/{ACCOUNT}_CloudTrail-Insight_{REGION}_20261009T1205Z_aws.json.gz"
+        )),
+        &format!(
+            "{{\"Records\":[{},{}]}}",
+            record("Start", "2026-10-09T12:00:00Z"),
+            record("End", "2026-10-09T12:05:00Z")
+        ),
+    );
+    for _ in 0..2 {
+        let r = run(&[
+            "ingest",
+            delivered.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("2 CloudTrail Insights records from 1 files"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert_eq!(info(&lake)["events"].as_u64().unwrap(), events_before);
+    let rerun = run(&[
+        "insights",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    let q3 = run(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT origin, insightdetails.eventname, insightdetails.insightcontext.statistics.insight.average, count(*) \
+         FROM insights GROUP BY 1, 2, 3 ORDER BY 1, 2",
+    ]);
+    assert_eq!(q3.code, 0, "{}", q3.stderr);
+    let lines: Vec<&str> = q3.stdout.lines().collect();
+    assert_eq!(lines[1], "CloudTrail,DeleteBucket,0.6,2", "{}", q3.stdout);
+    assert_eq!(lines.len(), 1 + 1 + BURSTS.len(), "{}", q3.stdout);
+
     // The same traffic without the bursts: nothing.
     let flat = dir.path().join("flat");
     traffic(&flat, false);

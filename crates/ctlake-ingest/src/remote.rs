@@ -192,6 +192,12 @@ pub fn walk(arg: &str, listing: &Listing, sink: &mut dyn FnMut(Found) -> bool) -
                 return None;
             }
             let name = key.rsplit('/').next().unwrap_or(&key);
+            if awskey::is_insight_path(&key) {
+                return Some(sink(Found::Insight(Passed {
+                    path: format!("s3://{bucket}/{key}"),
+                    reason: "CloudTrail Insights file (stored in the insights table)".into(),
+                })));
+            }
             if awskey::is_digest_path(&key) {
                 return Some(sink(Found::Digest(Passed {
                     path: format!("s3://{bucket}/{key}"),

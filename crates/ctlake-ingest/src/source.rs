@@ -111,6 +111,9 @@ pub enum Found {
     File(SourceFile),
     /// A digest file, passed over.
     Digest(Passed),
+    /// A CloudTrail Insights file (`CloudTrail-Insight/`): not API events; its path is kept
+    /// for the `insights` table.
+    Insight(Passed),
     /// A file in a walked folder whose name cannot hold CloudTrail JSON.
     Ignored,
     /// An entry of a walked folder that cannot be read (no permission, a link that loops or
@@ -125,7 +128,7 @@ pub fn discover(args: &[String], exclude: Option<&Path>) -> Result<Discovered> {
     walk(args, exclude, &Listing::default(), &mut |item| {
         match item {
             Found::File(f) => found.files.push(f),
-            Found::Digest(p) => found.digests.push(p),
+            Found::Digest(p) | Found::Insight(p) => found.digests.push(p),
             Found::Ignored | Found::Unreadable(_) => found.ignored += 1,
         }
         true
@@ -317,6 +320,13 @@ impl Walk<'_> {
             return Ok(());
         }
         let display = path.display().to_string();
+        if awskey::is_insight_path(&display) {
+            self.emit(Found::Insight(Passed {
+                path: display,
+                reason: "CloudTrail Insights file (stored in the insights table)".into(),
+            }));
+            return Ok(());
+        }
         if awskey::is_digest_path(&display) {
             self.emit(Found::Digest(Passed {
                 path: display,

@@ -270,6 +270,14 @@ impl Lake {
         Ok((found, records))
     }
 
+    /// Adds delivered Insights records (the JSON of `CloudTrail-Insight/` files) to the
+    /// `insights` table; records already there (by `eventID`) are not added twice.
+    pub async fn add_insight_records(&self, records: &[serde_json::Value]) -> Result<usize> {
+        let n = insights::append(self.store.as_ref(), records).await?;
+        self.register_insights().await?;
+        Ok(n)
+    }
+
     /// Reads only `files` (data files of the log, e.g. those one commit added) until called
     /// with `None`, which goes back to the whole lake as the log has it: how `ctlake watch`
     /// runs its detections over the events a commit added, and only those.

@@ -132,6 +132,17 @@ pub fn ingest(
         let _ = handle.join();
     }
     let report = result?;
+    if !report.insights.is_empty() {
+        let n = store_insight_files(lake_dir, &report.insights)?;
+        if !quiet {
+            writeln!(
+                io::stderr(),
+                "insights:   {} CloudTrail Insights records from {} files, in the `insights` table",
+                format::count(n as u64),
+                format::count(report.insights.len() as u64)
+            )?;
+        }
+    }
     let mut err = io::stderr().lock();
     for f in &report.failed {
         writeln!(err, "error: {}: {}", f.path, f.reason)?;
@@ -237,4 +248,38 @@ fn proven_only(sources: &[String], keys: &Path, global: &Global) -> anyhow::Resu
 fn log_key(uri: &str) -> String {
     let key = ctlake_digest::format::below_prefix(uri.trim_start_matches("file://"));
     key.strip_suffix(".gz").unwrap_or(key).to_string()
+}
+
+/// Reads `CloudTrail-Insight/` files (paths or `s3://` URLs) and stores their records in the
+/// lake's `insights` table; returns how many records the table holds after.
+fn store_insight_files(lake_dir: &Path, files: &[String]) -> anyhow::Result<usize> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut records = Vec::new();
+        for f in files {
+            let bytes: Vec<u8> = match f.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+                Some((bucket, key)) => {
+                    use object_store::ObjectStoreExt;
+                    let store = ctlake_store::s3_bucket(bucket)?;
+                    store
+                        .get(&object_store::path::Path::from(key))
+                        .await?
+                        .bytes()
+                        .await?
+                        .to_vec()
+                }
+                None => std::fs::read(f)?,
+            };
+            let text = ctlake_digest::format::inflate(&bytes)
+                .ok_or_else(|| anyhow::anyhow!("{f}: not a readable gzip file"))?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{f}: not JSON: {e}"))?;
+            records.extend(v["Records"].as_array().cloned().unwrap_or_default());
+        }
+        let lake = ctlake_query::Lake::open(lake_dir).await?;
+        lake.add_insight_records(&records).await?;
+        Ok(records.len())
+    })
 }

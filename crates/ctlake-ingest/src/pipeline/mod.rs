@@ -170,6 +170,9 @@ pub struct IngestReport {
     pub files_unchanged: usize,
     /// Digest files passed over.
     pub digests: Vec<Passed>,
+    /// CloudTrail Insights files found (paths or `s3://` URLs): not read as events; `ctlake
+    /// ingest` stores their records in the `insights` table.
+    pub insights: Vec<String>,
     /// Files in walked folders whose names cannot hold CloudTrail.
     pub ignored: usize,
     /// Files that are JSON but not CloudTrail.
@@ -241,6 +244,7 @@ pub const DEDUP_MAX_IDS: usize = 2_000_000;
 struct Tally {
     unchanged: usize,
     digests: Vec<Passed>,
+    insights: Vec<String>,
     ignored: usize,
     unreadable: Vec<FileProblem>,
     seconds: f64,
@@ -338,6 +342,10 @@ pub fn ingest(
                     tally.digests.push(p);
                     true
                 }
+                Found::Insight(p) => {
+                    tally.insights.push(p.path);
+                    true
+                }
                 Found::Ignored => {
                     tally.ignored += 1;
                     true
@@ -377,6 +385,7 @@ pub fn ingest(
         walked?;
         report.files_unchanged = tally.unchanged;
         report.digests.splice(0..0, tally.digests);
+        report.insights.extend(tally.insights);
         report.ignored = tally.ignored;
         report.skipped.extend(tally.unreadable);
         report.discover_seconds = tally.seconds;

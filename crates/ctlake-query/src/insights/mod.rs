@@ -408,8 +408,15 @@ pub fn schema() -> SchemaRef {
         s("sharedeventid"),
         details,
         s("eventcategory"),
+        // Not a CloudTrail Lake column: who made the row, [`COMPUTED`] or [`DELIVERED`].
+        s("origin"),
     ]))
 }
+
+/// `origin` of the insights `ctlake insights` computes.
+pub const COMPUTED: &str = "ctlake";
+/// `origin` of the Insights records trails delivered (`CloudTrail-Insight/` files).
+pub const DELIVERED: &str = "CloudTrail";
 
 /// A JSON value with every object key in lower case (the table's names).
 fn lower_keys(v: &Value) -> Value {
@@ -424,12 +431,13 @@ fn lower_keys(v: &Value) -> Value {
     }
 }
 
-/// Delivered-shape records as rows of the table.
-pub fn to_batch(records: &[Value]) -> Result<RecordBatch> {
+/// Delivered-shape records as rows of the table, made by `origin`.
+pub fn to_batch(records: &[Value], origin: &str) -> Result<RecordBatch> {
     let rows: Vec<Value> = records
         .iter()
         .map(|r| {
             let mut r = lower_keys(r);
+            r["origin"] = json!(origin);
             // The table keeps times as timestamps without a zone, as `cloudtrail` does.
             if let Some(t) = r["eventtime"].as_str() {
                 r["eventtime"] = json!(t.trim_end_matches('Z'));
@@ -487,13 +495,55 @@ fn store_error(path: &str) -> impl Fn(object_store::Error) -> Error + '_ {
     }
 }
 
-/// Replaces the stored insights of `[from, to)` with `records`: one new data file holding the
-/// kept rows and the new ones, then the manifest naming it (the switch), then the old files go.
+/// Replaces the stored insights of `[from, to)` with `records`.
 pub async fn store(
     store: &dyn object_store::ObjectStore,
     records: &[Value],
     from: NaiveDateTime,
     to: NaiveDateTime,
+) -> Result<usize> {
+    let (lo, hi) = (
+        from.and_utc().timestamp_micros(),
+        to.and_utc().timestamp_micros(),
+    );
+    rewrite(store, records, COMPUTED, &|b: &RecordBatch| {
+        // The window's computed rows go; delivered ones and other windows' stay.
+        let origin = b.column(9).as_string::<i32>();
+        let times = b
+            .column(1)
+            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        times
+            .iter()
+            .zip(origin.iter())
+            .map(|(t, o)| Some(o != Some(COMPUTED) || t.is_none_or(|t| t < lo || t >= hi)))
+            .collect()
+    })
+    .await
+}
+
+/// Adds delivered Insights records (from `CloudTrail-Insight/` files); a record already
+/// stored (by `eventID`) is replaced, so reading a file again adds nothing.
+pub async fn append(store: &dyn object_store::ObjectStore, records: &[Value]) -> Result<usize> {
+    let ids: std::collections::HashSet<String> = records
+        .iter()
+        .filter_map(|r| r["eventID"].as_str().map(str::to_string))
+        .collect();
+    rewrite(store, records, DELIVERED, &|b: &RecordBatch| {
+        let id = b.column(3).as_string::<i32>();
+        id.iter()
+            .map(|v| Some(v.is_none_or(|v| !ids.contains(v))))
+            .collect()
+    })
+    .await
+}
+
+/// One new data file holding the stored rows `keep` keeps and `records`, then the manifest
+/// naming it (the switch), then the old files go.
+async fn rewrite(
+    store: &dyn object_store::ObjectStore,
+    records: &[Value],
+    origin: &str,
+    keep: &(dyn Fn(&RecordBatch) -> arrow::array::BooleanArray + Sync),
 ) -> Result<usize> {
     let old_manifest = get(store, MANIFEST).await?;
     let old_files: Vec<String> = old_manifest
@@ -504,23 +554,11 @@ pub async fn store(
         .into_iter()
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
-    let (lo, hi) = (
-        from.and_utc().timestamp_micros(),
-        to.and_utc().timestamp_micros(),
-    );
     let mut batches = Vec::new();
     for b in load(store).await? {
-        // Rows outside the window stay; a re-run replaces the window's.
-        let times = b
-            .column(1)
-            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        let keep: arrow::array::BooleanArray = times
-            .iter()
-            .map(|t| Some(t.is_none_or(|t| t < lo || t >= hi)))
-            .collect();
-        batches.push(arrow::compute::filter_record_batch(&b, &keep)?);
+        batches.push(arrow::compute::filter_record_batch(&b, &keep(&b))?);
     }
-    batches.push(to_batch(records)?);
+    batches.push(to_batch(records, origin)?);
     let all = arrow::compute::concat_batches(&schema(), &batches)?;
     let mut buf = Vec::new();
     {
