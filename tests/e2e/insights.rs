@@ -215,7 +215,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         let s = minutes_of(start["eventTime"].as_str().unwrap());
         let e = minutes_of(end["eventTime"].as_str().unwrap());
         assert!(
-            (planted - 5..=planted + 2).contains(&s),
+            (planted - 1..=planted + 1).contains(&s),
             "{}: start {s} vs {planted}",
             b.name
         );

@@ -94,6 +94,26 @@ pub fn poisson_tail(k: u64, lambda: f64) -> f64 {
     sum.min(1.0)
 }
 
+/// Where a burst begins in an unusual window: the first minute of the shortest tail of the
+/// window (oldest minutes dropped) that is still unusual, so a stray call just before a burst
+/// does not move its start. Returns that minute and the calls from it on.
+fn onset(
+    window: impl Iterator<Item = (i64, u64)>,
+    total: u64,
+    is_unusual: impl Fn(u64) -> bool,
+) -> (i64, u64) {
+    let mut calls = total;
+    let mut start = None;
+    for (at, n) in window {
+        if start.is_none() && is_unusual(calls - n) {
+            calls -= n;
+            continue;
+        }
+        start.get_or_insert(at);
+    }
+    (start.unwrap_or(i64::MIN), calls)
+}
+
 /// Finds the insights of one series: `(minute, calls)` in increasing minutes, no zero counts.
 /// Minutes before `analyse_from` only feed the baseline; an insight needs a full baseline of
 /// history before it (`history_from`: the first minute the data covers).
@@ -170,19 +190,21 @@ pub fn detect(
         }
         let rate = base_sum as f64 / p.baseline as f64;
         let busiest = max_windows.front().map_or(0, |&(_, v)| v);
-        let unusual = recent_sum >= p.min_count
-            && poisson_tail(recent_sum, rate * p.window as f64) < p.p_value
-            && recent_sum as f64 > p.ratio * busiest as f64;
-        if unusual {
+        let is_unusual = |k: u64| {
+            k >= p.min_count
+                && poisson_tail(k, rate * p.window as f64) < p.p_value
+                && k as f64 > p.ratio * busiest as f64
+        };
+        if is_unusual(recent_sum) {
             last_unusual = m;
             if let Some(f) = &mut open {
                 f.calls += c;
             } else {
-                let first = recent.front().map_or(m, |&(at, _)| at);
+                let (start, calls) = onset(recent.iter().copied(), recent_sum, is_unusual);
                 open = Some(Found {
-                    start: first,
+                    start,
                     end: m + 1,
-                    calls: recent_sum,
+                    calls,
                     baseline_average: rate,
                 });
             }
@@ -245,22 +267,26 @@ pub fn detect_reference(
             .map(|(at, _)| window_sum(*at))
             .max()
             .unwrap_or(0);
-        let unusual = k >= p.min_count
-            && poisson_tail(k, rate * p.window as f64) < p.p_value
-            && k as f64 > p.ratio * busiest as f64;
-        if unusual {
+        let is_unusual = |k: u64| {
+            k >= p.min_count
+                && poisson_tail(k, rate * p.window as f64) < p.p_value
+                && k as f64 > p.ratio * busiest as f64
+        };
+        if is_unusual(k) {
             last_unusual = m;
             if let Some(f) = &mut open {
                 f.calls += c;
             } else {
-                let first = series
+                let window: Vec<(i64, u64)> = series
                     .iter()
-                    .find(|(at, _)| *at > m - p.window)
-                    .map_or(m, |(at, _)| *at);
+                    .filter(|(at, _)| *at > m - p.window && *at <= m)
+                    .copied()
+                    .collect();
+                let (start, calls) = onset(window.into_iter(), k, is_unusual);
                 open = Some(Found {
-                    start: first,
+                    start,
                     end: m + 1,
-                    calls: k,
+                    calls,
                     baseline_average: rate,
                 });
             }
