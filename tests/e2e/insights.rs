@@ -348,6 +348,36 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     assert_eq!(lines[1], "CloudTrail,DeleteBucket,0.6,2", "{}", q3.stdout);
     assert_eq!(lines.len(), 1 + 1 + BURSTS.len(), "{}", q3.stdout);
 
+    // The security report has an Insights section: the rows, and a chart per insight.
+    let out = dir.path().join("report");
+    let r = run(&[
+        "report",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--spec",
+        "security",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.lines().any(|l| l.starts_with("| 2026-10-08 10:00:00 | 2026-10-08 10:")
+            && l.contains("| ApiCallRateInsight | 111122223333 | us-east-1 | ec2.amazonaws.com | RunInstances |")),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert_eq!(html.matches("insight-chart").count(), 1);
+    assert_eq!(
+        html.matches("<title>baseline ").count(),
+        4,
+        "a chart per insight: 3 computed, 1 delivered"
+    );
+
     // The same traffic without the bursts: nothing.
     let flat = dir.path().join("flat");
     traffic(&flat, false);

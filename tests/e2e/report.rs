@@ -67,7 +67,7 @@ fn security_report_files_hold_the_planted_findings() {
             )
         })
         .collect();
-    assert_eq!(rows.len(), 18);
+    assert_eq!(rows.len(), 19);
     for (name, n) in &rows {
         let cell = format!("<a href=\"#{name}\">{name}</a></td>");
         let at = html
@@ -94,7 +94,7 @@ fn security_report_files_hold_the_planted_findings() {
         serde_json::from_str(&std::fs::read_to_string(out.join("kms-key-deletion.json")).unwrap())
             .unwrap();
     assert_eq!(json[0]["eventname"], "ScheduleKeyDeletion");
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2 + 2 * 18);
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2 + 2 * 19);
 
     let html_ok = Command::new("python3")
         .arg("-c")

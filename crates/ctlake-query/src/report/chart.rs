@@ -32,8 +32,11 @@ pub(super) fn svg(s: &Section) -> Option<String> {
     let fields = s.schema.fields();
     let index = |name: &str| fields.iter().position(|f| f.name() == name);
     let value = fields.iter().position(|f| numeric(f.data_type()))?;
+    if s.item.chart == Chart::Insights {
+        return (!s.series.is_empty()).then(|| insights(s));
+    }
     match s.item.chart {
-        Chart::None => None,
+        Chart::None | Chart::Insights => None,
         Chart::Bar => {
             let label = s
                 .item
@@ -305,6 +308,72 @@ fn over_time(s: &Section, x: usize, series: Option<usize>, value: usize, stacked
             PALETTE[si % PALETTE.len()],
             lx + 14.0,
             escape(name)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Small multiples, one per insight: its series' calls a minute from half an hour before to
+/// half an hour after, the insight shaded, and the baseline as a dashed line.
+fn insights(s: &Section) -> String {
+    let (w, h, pad) = (360.0, 120.0, 28.0);
+    let per_row = 2usize;
+    let rows = s.series.len().div_ceil(per_row);
+    let height = rows as f64 * (h + 34.0);
+    let mut out = format!(
+        r#"<svg class="chart insight-chart" role="img" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    for (k, series) in s.series.iter().enumerate() {
+        let (ox, oy) = (
+            (k % per_row) as f64 * (w + 40.0),
+            (k / per_row) as f64 * (h + 34.0),
+        );
+        let (lo, hi) = series.span;
+        let top = series
+            .minutes
+            .iter()
+            .map(|(_, n)| *n as f64)
+            .fold(series.baseline, f64::max)
+            .max(1.0);
+        let x = |m: i64| ox + pad + (w - pad) * (m - lo) as f64 / (hi - lo).max(1) as f64;
+        let y = |v: f64| oy + 18.0 + (h - 18.0) * (1.0 - v / top);
+        let _ = write!(
+            out,
+            r##"<text x="{ox}" y="{}" class="label">{}</text><rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#ff725c" fill-opacity="0.15"/><line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="4 3"><title>baseline {:.4}/min</title></line>"##,
+            oy + 12.0,
+            escape(&series.title),
+            x(series.insight.0),
+            oy + 18.0,
+            x(series.insight.1) - x(series.insight.0),
+            h - 18.0,
+            x(lo),
+            y(series.baseline),
+            x(hi),
+            y(series.baseline),
+            series.baseline
+        );
+        // Every minute of the span, zero where there were no calls.
+        let mut points = Vec::new();
+        let mut it = series.minutes.iter().peekable();
+        for m in lo..=hi {
+            let n = match it.peek() {
+                Some((at, n)) if *at == m => {
+                    it.next();
+                    *n
+                }
+                _ => 0,
+            };
+            points.push(format!("{:.1},{:.1}", x(m), y(n as f64)));
+        }
+        let _ = write!(
+            out,
+            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="value">{}</text>"#,
+            points.join(" "),
+            PALETTE[0],
+            ox + pad - 4.0,
+            y(top) + 8.0,
+            top
         );
     }
     out.push_str("</svg>");

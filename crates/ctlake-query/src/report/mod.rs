@@ -47,6 +47,9 @@ pub enum Chart {
     Line,
     /// Stacked areas per series over time.
     Area,
+    /// For the `insights` query: per insight, its series' calls a minute around it, with its
+    /// baseline.
+    Insights,
 }
 
 /// One query of a report.
@@ -116,6 +119,24 @@ pub struct Section {
     pub rows: Vec<Vec<Option<String>>>,
     /// Whether its rows are findings (the query is tagged `detection`).
     pub detection: bool,
+    /// For an insights chart: per row, the calls a minute of its series around it.
+    pub series: Vec<InsightSeries>,
+}
+
+/// One insight's series for its chart: `(minute, calls)` from half an hour before it to half
+/// an hour after, and the insight's bounds and baseline.
+#[derive(Debug, Clone)]
+pub struct InsightSeries {
+    /// A title: type and API.
+    pub title: String,
+    /// Calls per minute (minutes since the epoch); minutes without calls are absent.
+    pub minutes: Vec<(i64, u64)>,
+    /// The first and the last minute drawn.
+    pub span: (i64, i64),
+    /// The insight's first minute and the minute after its last.
+    pub insight: (i64, i64),
+    /// The baseline's calls a minute.
+    pub baseline: f64,
 }
 
 /// A report's results.
@@ -183,6 +204,113 @@ impl Report {
     }
 }
 
+/// For each row of the `insights` query, its series' calls a minute around it.
+async fn insight_series(
+    lake: &Lake,
+    schema: &SchemaRef,
+    rows: &[Vec<Option<String>>],
+) -> Result<Vec<InsightSeries>> {
+    let col = |name: &str| schema.fields().iter().position(|f| f.name() == name);
+    let (
+        Some(started),
+        Some(ended),
+        Some(kind),
+        Some(account),
+        Some(region),
+        Some(source),
+        Some(name),
+        Some(code),
+        Some(base),
+    ) = (
+        col("started"),
+        col("ended"),
+        col("insight_type"),
+        col("account"),
+        col("region"),
+        col("event_source"),
+        col("event_name"),
+        col("error_code"),
+        col("baseline_per_minute"),
+    )
+    else {
+        return Ok(Vec::new());
+    };
+    let minute = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| {
+                NaiveDateTime::parse_from_str(&t.replace('T', " "), "%Y-%m-%d %H:%M:%S").ok()
+            })
+            .map(|t| t.and_utc().timestamp() / 60)
+    };
+    let text = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut out = Vec::new();
+    for r in rows.iter().take(20) {
+        let (Some(s), e) = (minute(&r[started]), minute(&r[ended])) else {
+            continue;
+        };
+        let e = e.unwrap_or(s + 1);
+        let span = (s - 30, e + 30);
+        let error = r[kind].as_deref() == Some("ApiErrorRateInsight");
+        let filter = if error {
+            format!("errorcode = {}", text(r[code].as_deref().unwrap_or("")))
+        } else {
+            "readonly = false AND coalesce(eventcategory, 'Management') = 'Management'".to_string()
+        };
+        let at = |m: i64| {
+            chrono::DateTime::from_timestamp(m * 60, 0)
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default()
+        };
+        let sql = format!(
+            "SELECT CAST(floor(to_unixtime(eventtime) / 60) AS BIGINT) AS m, count(*) AS n FROM cloudtrail \
+             WHERE eventtime >= TIMESTAMP '{}' AND eventtime < TIMESTAMP '{}' AND recipientaccountid = {} \
+             AND awsregion = {} AND eventsource = {} AND eventname = {} AND {filter} GROUP BY 1 ORDER BY 1",
+            at(span.0),
+            at(span.1),
+            text(r[account].as_deref().unwrap_or("")),
+            text(r[region].as_deref().unwrap_or("")),
+            text(r[source].as_deref().unwrap_or("")),
+            text(r[name].as_deref().unwrap_or("")),
+        );
+        let mut minutes = Vec::new();
+        for b in lake.query(&sql).await? {
+            let m = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)?;
+            let n = arrow::compute::cast(b.column(1), &arrow::datatypes::DataType::Int64)?;
+            let (m, n) = (
+                m.as_any().downcast_ref::<arrow::array::Int64Array>(),
+                n.as_any().downcast_ref::<arrow::array::Int64Array>(),
+            );
+            if let (Some(m), Some(n)) = (m, n) {
+                minutes.extend(
+                    m.values()
+                        .iter()
+                        .zip(n.values())
+                        .map(|(m, n)| (*m, (*n).max(0) as u64)),
+                );
+            }
+        }
+        out.push(InsightSeries {
+            title: format!(
+                "{} {}{}",
+                r[kind].as_deref().unwrap_or(""),
+                r[name].as_deref().unwrap_or(""),
+                r[code]
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
+            ),
+            minutes,
+            span,
+            insight: (s, e),
+            baseline: r[base]
+                .as_deref()
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(0.0),
+        });
+    }
+    Ok(out)
+}
+
 /// Runs every query of `spec` on `lake` over `[from, to)`.
 pub async fn run(
     lake: &Lake,
@@ -225,6 +353,11 @@ pub async fn run(
         let batches = lake.run(frame).await?.batches;
         let rows = text_rows(&batches)?;
         let detection = query.tags.iter().any(|t| t == "detection");
+        let series = if item.chart == Chart::Insights {
+            insight_series(lake, &schema, &rows).await?
+        } else {
+            Vec::new()
+        };
         sections.push(Section {
             query,
             item: item.clone(),
@@ -232,6 +365,7 @@ pub async fn run(
             batches,
             rows,
             detection,
+            series,
         });
     }
     Ok(Report {
