@@ -169,7 +169,39 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     let src = dir.path().join("planted");
     traffic(&src, true);
     let lake = dir.path().join("lake");
+    // First the deliveries up to the morning of the eighth, before any burst: nothing yet.
+    let early = dir.path().join("early");
+    for f in files_under(&src) {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        if name.split('_').nth(3).unwrap() < "20261008T0900Z" {
+            let to = early.join(f.strip_prefix(&src).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &to).unwrap();
+        }
+    }
+    ingest(&lake, &[&early], 0);
+    let r = run(&[
+        "insights",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+    // Then the rest: `--since-last` analyses only the minutes after the last analysed one.
     ingest(&lake, &[&src], 0);
+    let r = run(&[
+        "insights",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--since-last",
+        "--format",
+        "ndjson",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("from 2026-10-08 08:"), "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 2 * BURSTS.len(), "{}", r.stdout);
     let r = run(&[
         "insights",
         "--lake",

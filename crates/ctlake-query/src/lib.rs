@@ -270,6 +270,11 @@ impl Lake {
         Ok((found, records))
     }
 
+    /// Up to when insights were computed: where `ctlake insights --since-last` starts.
+    pub async fn insights_analysed_to(&self) -> Result<Option<chrono::NaiveDateTime>> {
+        insights::analysed_to(self.store.as_ref()).await
+    }
+
     /// Adds delivered Insights records (the JSON of `CloudTrail-Insight/` files) to the
     /// `insights` table; records already there (by `eventID`) are not added twice.
     pub async fn add_insight_records(&self, records: &[serde_json::Value]) -> Result<usize> {

@@ -27,9 +27,12 @@ pub struct Args {
     /// so every minute has a full baseline].
     #[arg(long, value_name = "TIME", value_parser = args::instant)]
     from: Option<NaiveDateTime>,
-    /// Up to this time [default: now].
+    /// Up to this time [default: the lake's newest event].
     #[arg(long, value_name = "TIME", value_parser = args::instant)]
     to: Option<NaiveDateTime>,
+    /// Go on from the end of the last window analysed (the minutes since then only).
+    #[arg(long, conflicts_with = "from")]
+    since_last: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -40,15 +43,22 @@ impl Args {
         let runtime = global.runtime()?;
         let lake = runtime.block_on(global.open(&self.lake.lake))?;
         let params = Params::default();
-        let first = lake
-            .summary()
-            .time_range
-            .and_then(|(lo, _)| chrono::DateTime::from_timestamp_micros(lo))
-            .map(|t| t.naive_utc());
-        let from = self.from.or_else(|| {
+        let range = lake.summary().time_range;
+        let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
+        let first = range.and_then(|(lo, _)| at(lo));
+        let newest = range.and_then(|(_, hi)| at(hi));
+        let last = if self.since_last {
+            runtime.block_on(lake.insights_analysed_to())?
+        } else {
+            None
+        };
+        let from = self.from.or(last).or_else(|| {
             first.map(|t| t + chrono::Duration::minutes(params.baseline + params.window))
         });
-        let to = self.to.unwrap_or_else(|| chrono::Utc::now().naive_utc());
+        let to = self
+            .to
+            .or(newest)
+            .unwrap_or_else(|| chrono::Utc::now().naive_utc());
         let Some(from) = from else {
             writeln!(io::stderr(), "the lake is empty: no insights")?;
             return Ok(0);

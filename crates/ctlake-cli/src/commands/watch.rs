@@ -65,6 +65,10 @@ pub struct Args {
     /// [default: the saved queries tagged `detection`].
     #[arg(long, value_name = "SPEC")]
     detections: Option<String>,
+    /// Also compute CloudTrail Insights each round, for the minutes since the last round's
+    /// (see `ctlake insights`).
+    #[arg(long)]
+    insights: bool,
     /// Run one round and exit (for cron).
     #[arg(long)]
     once: bool,
@@ -345,6 +349,9 @@ impl Watcher<'_> {
             alerts += self.detect()?;
         }
         self.deliver()?;
+        if self.args.insights && !self.stop.requested() {
+            self.insights()?;
+        }
         if !touched.is_empty() && !self.stop.requested() {
             let opts = ctlake_ingest::compact::CompactOptions {
                 partitions: touched,
@@ -434,6 +441,39 @@ impl Watcher<'_> {
         self.state.next_alert = first + alerts.len() as u64;
         self.save_state()?;
         Ok(alerts.len() as u64)
+    }
+
+    /// Computes the insights of the minutes since the last analysed one, up to the newest
+    /// event, and says how many it found.
+    fn insights(&self) -> anyhow::Result<()> {
+        let params = ctlake_query::insights::Params::default();
+        self.runtime.block_on(self.lake.refresh())?;
+        let range = self.lake.summary().time_range;
+        let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
+        let (Some(first), Some(newest)) = (
+            range.and_then(|(lo, _)| at(lo)),
+            range.and_then(|(_, hi)| at(hi)),
+        ) else {
+            return Ok(());
+        };
+        let from = self
+            .runtime
+            .block_on(self.lake.insights_analysed_to())?
+            .unwrap_or(first + chrono::Duration::minutes(params.baseline + params.window));
+        if newest <= from {
+            return Ok(());
+        }
+        let (found, _) = self
+            .runtime
+            .block_on(self.lake.compute_insights(from, newest, &params))?;
+        if !found.is_empty() && !self.args.quiet {
+            writeln!(
+                io::stderr(),
+                "watch: {} new insights in the `insights` table",
+                format::count(found.len() as u64)
+            )?;
+        }
+        Ok(())
     }
 
     /// Gives each sink the alerts after its cursor, in order.

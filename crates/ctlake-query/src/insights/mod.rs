@@ -452,6 +452,15 @@ pub fn to_batch(records: &[Value], origin: &str) -> Result<RecordBatch> {
         .unwrap_or_else(|| RecordBatch::new_empty(schema())))
 }
 
+/// Up to when insights were computed (the end of the latest window analysed).
+pub async fn analysed_to(store: &dyn object_store::ObjectStore) -> Result<Option<NaiveDateTime>> {
+    Ok(get(store, MANIFEST)
+        .await?
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["analysed_to"].as_str().map(str::to_string))
+        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S").ok()))
+}
+
 /// Reads the table's rows from the lake (none when no insights were stored yet).
 pub async fn load(store: &dyn object_store::ObjectStore) -> Result<Vec<RecordBatch>> {
     let Some(manifest) = get(store, MANIFEST).await? else {
@@ -506,7 +515,7 @@ pub async fn store(
         from.and_utc().timestamp_micros(),
         to.and_utc().timestamp_micros(),
     );
-    rewrite(store, records, COMPUTED, &|b: &RecordBatch| {
+    rewrite(store, records, COMPUTED, Some(to), &|b: &RecordBatch| {
         // The window's computed rows go; delivered ones and other windows' stay.
         let origin = b.column(9).as_string::<i32>();
         let times = b
@@ -528,7 +537,7 @@ pub async fn append(store: &dyn object_store::ObjectStore, records: &[Value]) ->
         .iter()
         .filter_map(|r| r["eventID"].as_str().map(str::to_string))
         .collect();
-    rewrite(store, records, DELIVERED, &|b: &RecordBatch| {
+    rewrite(store, records, DELIVERED, None, &|b: &RecordBatch| {
         let id = b.column(3).as_string::<i32>();
         id.iter()
             .map(|v| Some(v.is_none_or(|v| !ids.contains(v))))
@@ -543,6 +552,7 @@ async fn rewrite(
     store: &dyn object_store::ObjectStore,
     records: &[Value],
     origin: &str,
+    analysed_to: Option<NaiveDateTime>,
     keep: &(dyn Fn(&RecordBatch) -> arrow::array::BooleanArray + Sync),
 ) -> Result<usize> {
     let old_manifest = get(store, MANIFEST).await?;
@@ -583,7 +593,21 @@ async fn rewrite(
         .put(&StorePath::from(path.as_str()), Bytes::from(buf).into())
         .await
         .map_err(store_error(&path))?;
-    let manifest = json!({ "files": [path] }).to_string();
+    // How far computed insights reach: where `--since-last` goes on from.
+    let reached = old_manifest
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|v| v["analysed_to"].as_str().map(str::to_string))
+        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S").ok());
+    let reached = match (reached, analysed_to) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let manifest = json!({
+        "files": [path],
+        "analysed_to": reached.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+    })
+    .to_string();
     store
         .put(&StorePath::from(MANIFEST), Bytes::from(manifest).into())
         .await
