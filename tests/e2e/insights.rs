@@ -23,7 +23,10 @@ struct Burst {
     per_minute: u32,
 }
 
-const BURSTS: [Burst; 3] = [
+/// `principal` of a burst spread over twelve principals (no one stands out).
+const SPREAD: &str = "*";
+
+const BURSTS: [Burst; 4] = [
     Burst {
         source: "ec2.amazonaws.com",
         name: "RunInstances",
@@ -41,6 +44,15 @@ const BURSTS: [Burst; 3] = [
         start: (13, 30),
         minutes: 2,
         per_minute: 8,
+    },
+    Burst {
+        source: "ec2.amazonaws.com",
+        name: "TerminateInstances",
+        error: None,
+        principal: SPREAD,
+        start: (20, 0),
+        minutes: 4,
+        per_minute: 12,
     },
     Burst {
         source: "ec2.amazonaws.com",
@@ -134,6 +146,12 @@ fn traffic(dir: &Path, planted: bool) {
                         if now >= first && now < first + b.minutes {
                             for k in 0..b.per_minute {
                                 id += 1;
+                                let worker = format!("arn:aws:iam::111122223333:user/worker-{k}");
+                                let who = if b.principal == SPREAD {
+                                    worker.as_str()
+                                } else {
+                                    b.principal
+                                };
                                 records.push(event(
                                     id,
                                     &format!("{t}:{:02}Z", k * 59 / b.per_minute),
@@ -141,7 +159,7 @@ fn traffic(dir: &Path, planted: bool) {
                                     b.name,
                                     b.error.is_some(),
                                     b.error,
-                                    b.principal,
+                                    who,
                                 ));
                             }
                         }
@@ -201,7 +219,26 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("from 2026-10-08 08:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(the baselines kept by the last run"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(r.stdout.lines().count(), 2 * BURSTS.len(), "{}", r.stdout);
+    let ids = |out: &str| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["eventID"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let incremental = ids(&r.stdout);
     let r = run(&[
         "insights",
         "--lake",
@@ -210,6 +247,8 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         "ndjson",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Going on from the kept baselines finds what a run over the whole window finds.
+    assert_eq!(ids(&r.stdout), incremental);
     let records: Vec<serde_json::Value> = r
         .stdout
         .lines()
@@ -271,7 +310,22 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
             .iter()
             .find(|a| a["attribute"] == "userIdentityArn")
             .unwrap();
-        assert_eq!(principal["insight"][0]["value"], b.principal, "{}", b.name);
+        if b.principal == SPREAD {
+            // No one principal: the top one has a share of the calls, not all of them.
+            let top = principal["insight"][0]["value"].as_str().unwrap();
+            assert!(
+                top.starts_with("arn:aws:iam::111122223333:user/worker-"),
+                "{top}"
+            );
+            let share = principal["insight"][0]["average"].as_f64().unwrap();
+            assert!(
+                share < stats["insight"]["average"].as_f64().unwrap() / 4.0,
+                "{principal}"
+            );
+            assert_eq!(principal["insight"].as_array().unwrap().len(), 5);
+        } else {
+            assert_eq!(principal["insight"][0]["value"], b.principal, "{}", b.name);
+        }
     }
     // Stored as a table: queryable, and joinable with cloudtrail.
     let q = run(&[
@@ -285,7 +339,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     assert_eq!(q.code, 0, "{}", q.stderr);
     assert_eq!(
         q.stdout,
-        "insighttype,eventname,_col2\nApiCallRateInsight,CreateUser,2\nApiCallRateInsight,RunInstances,2\nApiErrorRateInsight,DescribeInstances,2\n"
+        "insighttype,eventname,_col2\nApiCallRateInsight,CreateUser,2\nApiCallRateInsight,RunInstances,2\nApiCallRateInsight,TerminateInstances,2\nApiErrorRateInsight,DescribeInstances,2\n"
     );
     let j = run(&[
         "query",
@@ -321,7 +375,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         "csv",
         "SELECT count(*) FROM insights",
     ]);
-    assert_eq!(q2.stdout, "_col0\n6\n");
+    assert_eq!(q2.stdout, format!("_col0\n{}\n", 2 * BURSTS.len()));
 
     // An Insights file a trail delivered goes to the insights table, not among the events;
     // reading it again adds nothing, and recomputing keeps it.
@@ -406,8 +460,8 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     assert_eq!(html.matches("insight-chart").count(), 1);
     assert_eq!(
         html.matches("<title>baseline ").count(),
-        4,
-        "a chart per insight: 3 computed, 1 delivered"
+        BURSTS.len() + 1,
+        "a chart per insight: the computed ones and the delivered one"
     );
 
     // The same traffic without the bursts: nothing.

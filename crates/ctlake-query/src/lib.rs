@@ -256,18 +256,40 @@ impl Lake {
     /// Computes the insights that start in `[from, to)`, stores them in the lake's `insights`
     /// table (replacing that window's), and returns them with their delivered-shape records
     /// (a Start and an End each).
+    ///
+    /// With `go_on`, and when the last run ended at `from`, the baselines it kept are used and
+    /// only the events from `from` on are read; otherwise the seven days before `from` too.
     pub async fn compute_insights(
         &self,
         from: chrono::NaiveDateTime,
         to: chrono::NaiveDateTime,
         params: &insights::Params,
-    ) -> Result<(Vec<insights::Insight>, Vec<serde_json::Value>)> {
-        let found = insights::analyse(self, from, to, params).await?;
+        go_on: bool,
+    ) -> Result<insights::Computed> {
+        use chrono::{DurationRound, TimeDelta};
+        // Whole minutes: the next run goes on from the minute this one ends at.
+        let minute =
+            |t: chrono::NaiveDateTime| t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t);
+        let (from, to) = (minute(from), minute(to));
+        let store = self.store.as_ref();
+        let kept = if go_on && insights::analysed_to(store).await? == Some(from) {
+            insights::load_baselines(store).await?
+        } else {
+            None
+        };
+        let went_on = kept.is_some();
+        let (found, baselines) = insights::analyse(self, from, to, params, kept).await?;
         let records: Vec<serde_json::Value> =
             found.iter().flat_map(|i| i.records(params)).collect();
-        insights::store(self.store.as_ref(), &records, from, to).await?;
+        insights::store(store, &records, from, to, &baselines).await?;
         self.register_insights().await?;
-        Ok((found, records))
+        Ok(insights::Computed {
+            insights: found,
+            records,
+            from,
+            to,
+            went_on,
+        })
     }
 
     /// Up to when insights were computed: where `ctlake insights --since-last` starts.

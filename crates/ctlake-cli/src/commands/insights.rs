@@ -63,23 +63,29 @@ impl Args {
             writeln!(io::stderr(), "the lake is empty: no insights")?;
             return Ok(0);
         };
-        let (found, records) = runtime.block_on(lake.compute_insights(from, to, &params))?;
+        let done = runtime.block_on(lake.compute_insights(from, to, &params, self.since_last))?;
+        let (found, records) = (&done.insights, &done.records);
         let mut out = io::stdout().lock();
         match self.format {
-            Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&records)?)?,
+            Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(records)?)?,
             Format::Ndjson => {
-                for r in &records {
+                for r in records {
                     writeln!(out, "{r}")?;
                 }
             }
-            Format::Table => table(&mut out, &found)?,
+            Format::Table => table(&mut out, found)?,
         }
         writeln!(
             io::stderr(),
-            "{} insights from {} to {}; stored in the lake's `insights` table",
+            "{} insights from {} to {}{}; stored in the lake's `insights` table",
             format::count(found.len() as u64),
-            from.format("%Y-%m-%d %H:%M"),
-            to.format("%Y-%m-%d %H:%M")
+            done.from.format("%Y-%m-%d %H:%M"),
+            done.to.format("%Y-%m-%d %H:%M"),
+            if done.went_on {
+                " (the baselines kept by the last run, and this window's events)"
+            } else {
+                ""
+            }
         )?;
         Ok(0)
     }

@@ -463,9 +463,10 @@ impl Watcher<'_> {
         if newest <= from {
             return Ok(());
         }
-        let (found, _) = self
+        let found = self
             .runtime
-            .block_on(self.lake.compute_insights(from, newest, &params))?;
+            .block_on(self.lake.compute_insights(from, newest, &params, true))?
+            .insights;
         if !found.is_empty() && !self.args.quiet {
             writeln!(
                 io::stderr(),

@@ -195,19 +195,54 @@ impl Insight {
 }
 
 /// Finds the insights that start in `[from, to)`.
+/// What [`Lake::compute_insights`] did.
+#[derive(Debug)]
+pub struct Computed {
+    /// The insights found.
+    pub insights: Vec<Insight>,
+    /// Their Start and End records.
+    pub records: Vec<Value>,
+    /// The window analysed, in whole minutes.
+    pub from: NaiveDateTime,
+    /// Its end.
+    pub to: NaiveDateTime,
+    /// Whether the last run's kept baselines were used (only the window's events were read).
+    pub went_on: bool,
+}
+
+/// A series: kind (0 call rate, 1 error rate), then account, region, source, name, error code.
+pub type SeriesKey = (i64, [String; 5]);
+
+/// The baseline kept between runs: each series' calls per minute over the last baseline
+/// (minutes with calls only), so a run that goes on from the last one reads only the new
+/// minutes' events.
+pub type Baselines = std::collections::BTreeMap<SeriesKey, Vec<(i64, u64)>>;
+
+/// Finds the insights that start in `[from, to)`. With `kept`, the baselines a run ending
+/// at `from` left, only events from `from` on are read; without, the seven days before `from`
+/// too. Returns the insights and the baselines to keep for the next run.
 pub async fn analyse(
     lake: &Lake,
     from: NaiveDateTime,
     to: NaiveDateTime,
     p: &Params,
-) -> Result<Vec<Insight>> {
+    kept: Option<Baselines>,
+) -> Result<(Vec<Insight>, Baselines)> {
     let snapshot = lake.snapshot();
     let Some(first_us) = snapshot.files.values().map(|f| f.min_time_us).min() else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Baselines::new()));
     };
     let history_from = first_us.div_euclid(60_000_000);
     let analyse_from = from.and_utc().timestamp().div_euclid(60);
-    let read_from = from - chrono::Duration::minutes(p.baseline + p.window);
+    let keep_from = to.and_utc().timestamp().div_euclid(60) - p.baseline - p.window;
+    let incremental = kept.is_some();
+    let mut kept = kept.unwrap_or_default();
+    let mut next = Baselines::new();
+    let read_from = if incremental {
+        from
+    } else {
+        from - chrono::Duration::minutes(p.baseline + p.window)
+    };
     let window = format!(
         "eventtime >= TIMESTAMP '{}' AND eventtime < TIMESTAMP '{}'",
         read_from.format("%Y-%m-%d %H:%M:%S"),
@@ -228,31 +263,49 @@ pub async fn analyse(
     );
     let mut stream = lake.execute(lake.sql(&sql).await?).await?;
     let mut insights = Vec::new();
-    let mut key: Option<(i64, [String; 5])> = None;
+    let mut key: Option<SeriesKey> = None;
     let mut series: Vec<(i64, u64)> = Vec::new();
-    let finish =
-        |key: &Option<(i64, [String; 5])>, series: &[(i64, u64)], out: &mut Vec<Insight>| {
-            let Some((kind, [account, region, source, name, code])) = key else {
-                return;
-            };
-            for found in detector::detect(series, history_from, analyse_from, p) {
-                let kind = if *kind == 0 {
-                    Kind::ApiCallRate
-                } else {
-                    Kind::ApiErrorRate
-                };
-                out.push(Insight {
-                    kind,
-                    account: account.clone(),
-                    region: region.clone(),
-                    source: source.clone(),
-                    name: name.clone(),
-                    error_code: (kind == Kind::ApiErrorRate).then(|| code.clone()),
-                    found,
-                    attributions: Vec::new(),
-                });
-            }
+    let mut finish = |key: &Option<SeriesKey>,
+                      series: &mut Vec<(i64, u64)>,
+                      kept: &mut Baselines,
+                      out: &mut Vec<Insight>| {
+        let Some(k) = key else {
+            return;
         };
+        // The kept minutes come before the new ones (they end where this run starts).
+        if let Some(mut old) = kept.remove(k) {
+            old.retain(|(m, _)| *m < analyse_from);
+            old.append(series);
+            *series = old;
+        }
+        let (kind, [account, region, source, name, code]) = k;
+        for found in detector::detect(series, history_from, analyse_from, p) {
+            let kind = if *kind == 0 {
+                Kind::ApiCallRate
+            } else {
+                Kind::ApiErrorRate
+            };
+            out.push(Insight {
+                kind,
+                account: account.clone(),
+                region: region.clone(),
+                source: source.clone(),
+                name: name.clone(),
+                error_code: (kind == Kind::ApiErrorRate).then(|| code.clone()),
+                found,
+                attributions: Vec::new(),
+            });
+        }
+        let recent: Vec<(i64, u64)> = series
+            .iter()
+            .copied()
+            .filter(|(m, _)| *m > keep_from)
+            .collect();
+        if !recent.is_empty() {
+            next.insert(k.clone(), recent);
+        }
+        series.clear();
+    };
     while let Some(batch) = stream.next().await.transpose()? {
         let text = |i: usize| -> Result<Vec<String>> {
             let a = arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
@@ -271,8 +324,7 @@ pub async fn analyse(
         for (r, kind) in kinds.values().iter().enumerate() {
             let k: (i64, [String; 5]) = (*kind, std::array::from_fn(|c| cols[c][r].clone()));
             if key.as_ref() != Some(&k) {
-                finish(&key, &series, &mut insights);
-                series.clear();
+                finish(&key, &mut series, &mut kept, &mut insights);
                 key = Some(k);
             }
             if minutes.is_valid(r) {
@@ -280,13 +332,128 @@ pub async fn analyse(
             }
         }
     }
-    finish(&key, &series, &mut insights);
+    finish(&key, &mut series, &mut kept, &mut insights);
+    // Series without new calls: their baselines age, nothing else.
+    for (k, mut old) in std::mem::take(&mut kept) {
+        old.retain(|(m, _)| *m > keep_from);
+        if !old.is_empty() {
+            next.insert(k, old);
+        }
+    }
     insights.retain(|i| minute_time(i.found.start).naive_utc() < to);
     for insight in &mut insights {
         insight.attributions = attributions(lake, insight, p).await?;
     }
     insights.sort_by(|a, b| a.found.start.cmp(&b.found.start).then(a.name.cmp(&b.name)));
-    Ok(insights)
+    Ok((insights, next))
+}
+
+fn baselines_schema() -> SchemaRef {
+    let s = |n: &str| Field::new(n, DataType::Utf8, false);
+    Arc::new(Schema::new(vec![
+        Field::new("kind", DataType::Int64, false),
+        s("account"),
+        s("region"),
+        s("source"),
+        s("name"),
+        s("code"),
+        Field::new("minute", DataType::Int64, false),
+        Field::new("calls", DataType::Int64, false),
+    ]))
+}
+
+/// The kept baselines, when a run left them.
+pub async fn load_baselines(store: &dyn object_store::ObjectStore) -> Result<Option<Baselines>> {
+    let Some(manifest) = get(store, MANIFEST).await? else {
+        return Ok(None);
+    };
+    let Some(path) = serde_json::from_slice::<Value>(&manifest)
+        .ok()
+        .and_then(|v| v["baselines"].as_str().map(str::to_string))
+    else {
+        return Ok(None);
+    };
+    let Some(bytes) = get(store, &path).await? else {
+        return Ok(None);
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(|e| Error::Lake {
+            location: path.clone(),
+            message: e.to_string(),
+        })?;
+    let mut out = Baselines::new();
+    for batch in reader {
+        let b = batch?;
+        let kind = b.column(0).as_primitive::<Int64Type>();
+        let text: Vec<_> = (1..=5).map(|i| b.column(i).as_string::<i32>()).collect();
+        let minute = b.column(6).as_primitive::<Int64Type>();
+        let calls = b.column(7).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let key = (
+                kind.value(r),
+                std::array::from_fn(|i| text[i].value(r).to_string()),
+            );
+            out.entry(key)
+                .or_default()
+                .push((minute.value(r), calls.value(r).max(0) as u64));
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Writes the baselines to keep as one Parquet file; returns its path (for the manifest).
+async fn save_baselines(store: &dyn object_store::ObjectStore, b: &Baselines) -> Result<String> {
+    use arrow::array::{Int64Builder, StringBuilder};
+    let mut kind = Int64Builder::new();
+    let mut text: Vec<StringBuilder> = (0..5).map(|_| StringBuilder::new()).collect();
+    let mut minute = Int64Builder::new();
+    let mut calls = Int64Builder::new();
+    for ((k, strings), minutes) in b {
+        for (m, n) in minutes {
+            kind.append_value(*k);
+            for (t, s) in text.iter_mut().zip(strings) {
+                t.append_value(s);
+            }
+            minute.append_value(*m);
+            calls.append_value(*n as i64);
+        }
+    }
+    let mut columns: Vec<arrow::array::ArrayRef> = vec![Arc::new(kind.finish())];
+    columns.extend(
+        text.iter_mut()
+            .map(|t| Arc::new(t.finish()) as arrow::array::ArrayRef),
+    );
+    columns.push(Arc::new(minute.finish()));
+    columns.push(Arc::new(calls.finish()));
+    let batch = RecordBatch::try_new(baselines_schema(), columns)?;
+    let path = format!(
+        "{DIR}/baselines-{}.parquet",
+        Utc::now().format("%Y%m%dT%H%M%S%.6fZ")
+    );
+    write_parquet(store, &path, &batch).await?;
+    Ok(path)
+}
+
+async fn write_parquet(
+    store: &dyn object_store::ObjectStore,
+    path: &str,
+    batch: &RecordBatch,
+) -> Result<()> {
+    let bad = |e: parquet::errors::ParquetError| Error::Lake {
+        location: path.to_string(),
+        message: e.to_string(),
+    };
+    let mut buf = Vec::new();
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).map_err(bad)?;
+    w.write(batch).map_err(bad)?;
+    w.close().map_err(bad)?;
+    store
+        .put(&StorePath::from(path), Bytes::from(buf).into())
+        .await
+        .map_err(store_error(path))?;
+    Ok(())
 }
 
 /// The top five values of each attribute in the insight and in its baseline, as calls a
@@ -510,23 +677,32 @@ pub async fn store(
     records: &[Value],
     from: NaiveDateTime,
     to: NaiveDateTime,
+    baselines: &Baselines,
 ) -> Result<usize> {
+    let baselines = save_baselines(store, baselines).await?;
     let (lo, hi) = (
         from.and_utc().timestamp_micros(),
         to.and_utc().timestamp_micros(),
     );
-    rewrite(store, records, COMPUTED, Some(to), &|b: &RecordBatch| {
-        // The window's computed rows go; delivered ones and other windows' stay.
-        let origin = b.column(9).as_string::<i32>();
-        let times = b
-            .column(1)
-            .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        times
-            .iter()
-            .zip(origin.iter())
-            .map(|(t, o)| Some(o != Some(COMPUTED) || t.is_none_or(|t| t < lo || t >= hi)))
-            .collect()
-    })
+    rewrite(
+        store,
+        records,
+        COMPUTED,
+        Some(to),
+        Some(baselines),
+        &|b: &RecordBatch| {
+            // The window's computed rows go; delivered ones and other windows' stay.
+            let origin = b.column(9).as_string::<i32>();
+            let times = b
+                .column(1)
+                .as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+            times
+                .iter()
+                .zip(origin.iter())
+                .map(|(t, o)| Some(o != Some(COMPUTED) || t.is_none_or(|t| t < lo || t >= hi)))
+                .collect()
+        },
+    )
     .await
 }
 
@@ -537,7 +713,7 @@ pub async fn append(store: &dyn object_store::ObjectStore, records: &[Value]) ->
         .iter()
         .filter_map(|r| r["eventID"].as_str().map(str::to_string))
         .collect();
-    rewrite(store, records, DELIVERED, None, &|b: &RecordBatch| {
+    rewrite(store, records, DELIVERED, None, None, &|b: &RecordBatch| {
         let id = b.column(3).as_string::<i32>();
         id.iter()
             .map(|v| Some(v.is_none_or(|v| !ids.contains(v))))
@@ -553,6 +729,7 @@ async fn rewrite(
     records: &[Value],
     origin: &str,
     analysed_to: Option<NaiveDateTime>,
+    baselines: Option<String>,
     keep: &(dyn Fn(&RecordBatch) -> arrow::array::BooleanArray + Sync),
 ) -> Result<usize> {
     let old_manifest = get(store, MANIFEST).await?;
@@ -603,9 +780,14 @@ async fn rewrite(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    let old_baselines = old_manifest
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|v| v["baselines"].as_str().map(str::to_string));
     let manifest = json!({
         "files": [path],
         "analysed_to": reached.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        "baselines": baselines.clone().or(old_baselines.clone()),
     })
     .to_string();
     store
@@ -613,6 +795,9 @@ async fn rewrite(
         .await
         .map_err(store_error(MANIFEST))?;
     for old in old_files.iter().filter(|f| **f != path) {
+        let _ = store.delete(&StorePath::from(old.as_str())).await;
+    }
+    if let (Some(old), Some(_)) = (&old_baselines, &baselines) {
         let _ = store.delete(&StorePath::from(old.as_str())).await;
     }
     Ok(all.num_rows())
