@@ -498,3 +498,69 @@ fn a_watcher_from_s3_to_an_s3_lake() {
         expected(&[&generated]).events
     );
 }
+
+#[test]
+fn a_first_watcher_on_a_full_lake_alerts_on_what_arrives_from_then_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("gen");
+    let r = run(&[
+        "generate",
+        "--out",
+        generated.to_str().unwrap(),
+        "--events",
+        "1000",
+        "--days",
+        "1",
+        "--plant",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&generated], 0);
+    let alerts = dir.path().join("alerts.jsonl");
+    let spec = spec(dir.path());
+    let watch_once = |src: &Path| {
+        run(&[
+            "watch",
+            src.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+            "--once",
+            "--alerts",
+            alerts.to_str().unwrap(),
+            "--detections",
+            spec.to_str().unwrap(),
+        ])
+    };
+    // The planted StopLogging is already in the lake: no alert for it.
+    let r = watch_once(&generated);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the lake already holds 1 commit;"),
+        "{}",
+        r.stderr
+    );
+    assert!(ids_in_file(&alerts).is_empty());
+    // A new delivery with a StopLogging of its own: one alert.
+    let late = dir.path().join("late");
+    let stop = record("new-stop-1", "us-east-1", "2026-11-02T08:00:00Z")
+        .replace(
+            "\"eventSource\":\"s3.amazonaws.com\"",
+            "\"eventSource\":\"cloudtrail.amazonaws.com\"",
+        )
+        .replace(
+            "\"eventName\":\"ListBuckets\"",
+            "\"eventName\":\"StopLogging\"",
+        );
+    write_gz(
+        &late.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/02/111122223333_CloudTrail_us-east-1_20261102T0805Z_new.json.gz"),
+        &format!("{{\"Records\":[{stop}]}}"),
+    );
+    let r = watch_once(&late);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        ids_in_file(&alerts),
+        vec!["cloudtrail-tampering:new-stop-1".to_string()]
+    );
+}

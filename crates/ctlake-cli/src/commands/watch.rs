@@ -177,6 +177,9 @@ impl Args {
             state: load_state(&writer)?,
         };
         w.fix_file_cursors()?;
+        // Saved before the first round: a watcher killed in its first ingest must find, on
+        // restart, that those commits are still to be checked.
+        w.save_state()?;
         let interval = self.interval.max(Duration::from_secs(1));
         let mut round = 0u64;
         loop {
@@ -269,10 +272,24 @@ fn detections(
 
 fn load_state(writer: &LakeWriter) -> anyhow::Result<State> {
     match writer.store().get(STATE)? {
-        None => Ok(State {
-            next_alert: 1,
-            ..Default::default()
-        }),
+        None => {
+            // A first watcher on a lake that already holds events alerts on what arrives from
+            // now on; what is already there is for `ctlake report`.
+            let seq = writer.snapshot()?.seq;
+            if seq > 0 {
+                writeln!(
+                    io::stderr(),
+                    "watch: the lake already holds {seq} commit{}; their events are not checked \
+                     (`ctlake report --spec security` covers them), new ones are",
+                    if seq == 1 { "" } else { "s" }
+                )?;
+            }
+            Ok(State {
+                checked_seq: seq,
+                next_alert: 1,
+                ..Default::default()
+            })
+        }
         Some(bytes) => {
             serde_json::from_slice(&bytes).with_context(|| format!("reading the lake's {STATE}"))
         }
@@ -312,9 +329,18 @@ impl Watcher<'_> {
     fn fix_file_cursors(&mut self) -> anyhow::Result<()> {
         for sink in &self.sinks {
             let Sink::File(path) = sink else { continue };
-            let Ok(text) = std::fs::read_to_string(path) else {
+            // The last line is enough: read the file's tail, not all of it.
+            let Ok(mut f) = std::fs::File::open(path) else {
                 continue;
             };
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut tail = Vec::new();
+            {
+                use std::io::{Read, Seek, SeekFrom};
+                f.seek(SeekFrom::Start(len.saturating_sub(1 << 20)))?;
+                f.read_to_end(&mut tail)?;
+            }
+            let text = String::from_utf8_lossy(&tail);
             let last = text
                 .lines()
                 .rev()
