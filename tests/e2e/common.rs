@@ -407,3 +407,18 @@ pub fn count_text(n: u64) -> String {
     }
     out
 }
+
+/// Runs a Python script with `input` on its stdin and returns what it prints: the independent
+/// reader of what ctlake writes (csv, hashes).
+pub fn python_with_input(script: &str, input: &[u8]) -> String {
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 is needed by the end-to-end tests");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python failed: {script}");
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -27,16 +27,9 @@ fn nested_columns_export_as_json_in_csv_tsv_and_json() {
              print(u['arn'], u['type'], u['principalid'], res[0]['arn'], res[0]['accountid'], res[1]['accountid'], rp['key'], repr(d['errorcode']))",
             sep.to_string()
         );
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), out.as_bytes()).unwrap();
-        let got = child.wait_with_output().unwrap();
+        let got = python_with_input(&script, out.as_bytes());
         assert_eq!(
-            String::from_utf8_lossy(&got.stdout).trim(),
+            got.trim(),
             "arn:aws:sts::111122223333:assumed-role/Admin/alice AssumedRole None arn:aws:s3:::b1/k,1 None 111122223333 k,1 ''",
             "{format}: {out}"
         );
@@ -224,14 +217,7 @@ fn lake_style_queries_run_in_every_text_format() {
                  print(len(rows) - 1)\nfor r in rows: print(r[0])",
                 sep.to_string()
             );
-            let mut child = std::process::Command::new("python3")
-                .args(["-c", &script])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            std::io::Write::write_all(child.stdin.as_mut().unwrap(), out.as_bytes()).unwrap();
-            let got = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+            let got = python_with_input(&script, out.as_bytes());
             let mut lines = got.lines();
             assert_eq!(
                 lines.next(),

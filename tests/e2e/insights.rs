@@ -176,6 +176,15 @@ fn traffic(dir: &Path, planted: bool) {
     }
 }
 
+/// `ctlake insights` on `lake` with `args`, which must succeed.
+fn insights(lake: &Path, args: &[&str]) -> Run {
+    let mut all = vec!["insights", "--lake", lake.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let r = run(&all);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r
+}
+
 fn minutes_of(t: &str) -> i64 {
     let t = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%SZ").unwrap();
     t.and_utc().timestamp() / 60
@@ -198,26 +207,11 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         }
     }
     ingest(&lake, &[&early], 0);
-    let r = run(&[
-        "insights",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "ndjson",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = insights(&lake, &["--format", "ndjson"]);
     assert_eq!(r.stdout, "");
     // Then the rest: `--since-last` analyses only the minutes after the last analysed one.
     ingest(&lake, &[&src], 0);
-    let r = run(&[
-        "insights",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--since-last",
-        "--format",
-        "ndjson",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = insights(&lake, &["--since-last", "--format", "ndjson"]);
     assert!(r.stderr.contains("from 2026-10-08 08:"), "{}", r.stderr);
     assert!(
         r.stderr.contains("(the baselines kept by the last run"),
@@ -239,14 +233,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         v
     };
     let incremental = ids(&r.stdout);
-    let r = run(&[
-        "insights",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "ndjson",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = insights(&lake, &["--format", "ndjson"]);
     // Going on from the kept baselines finds what a run over the whole window finds.
     assert_eq!(ids(&r.stdout), incremental);
     let records: Vec<serde_json::Value> = r
@@ -359,14 +346,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         j.stdout
     );
     // Running again over the same window replaces, never duplicates.
-    let again = run(&[
-        "insights",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
+    insights(&lake, &["--format", "json"]);
     let q2 = run(&[
         "query",
         "--lake",
@@ -412,14 +392,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
         );
     }
     assert_eq!(info(&lake)["events"].as_u64().unwrap(), events_before);
-    let rerun = run(&[
-        "insights",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(rerun.code, 0, "{}", rerun.stderr);
+    insights(&lake, &["--format", "json"]);
     let q3 = run(&[
         "query",
         "--lake",
@@ -469,14 +442,7 @@ fn planted_bursts_are_found_and_flat_traffic_gives_none() {
     traffic(&flat, false);
     let flat_lake = dir.path().join("flat-lake");
     ingest(&flat_lake, &[&flat], 0);
-    let r = run(&[
-        "insights",
-        "--lake",
-        flat_lake.to_str().unwrap(),
-        "--format",
-        "ndjson",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = insights(&flat_lake, &["--format", "ndjson"]);
     assert_eq!(r.stdout, "", "no insight on flat traffic");
     assert!(r.stderr.starts_with("0 insights"), "{}", r.stderr);
 }

@@ -140,33 +140,23 @@ impl S3Server {
 
     /// Uploads every file under `dir` to `bucket`, keyed by its path below `dir`.
     pub fn upload(&self, bucket: &str, dir: &Path) -> usize {
-        let store = self.store(bucket);
-        let files: Vec<PathBuf> = files_under(dir);
-        tokio_rt().block_on(async {
-            for f in &files {
-                let key = f
-                    .strip_prefix(dir)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                let bytes = std::fs::read(f).unwrap();
-                store
-                    .put(&ObjectPath::from(key.as_str()), PutPayload::from(bytes))
-                    .await
-                    .unwrap();
-            }
-        });
-        files.len()
+        self.put_tree(bucket, dir, false)
     }
 
     /// Uploads a signed trail copy as CloudTrail keeps it: each `<digest>.sig` is not an
     /// object but its digest's `x-amz-meta-signature`.
     pub fn upload_trail(&self, bucket: &str, dir: &Path) -> usize {
+        self.put_tree(bucket, dir, true)
+    }
+
+    /// Uploads the files under `dir`; with `signatures`, a `<file>.sig` becomes its file's
+    /// `x-amz-meta-signature` instead of an object.
+    fn put_tree(&self, bucket: &str, dir: &Path, signatures: bool) -> usize {
         use object_store::{Attribute, Attributes, PutOptions};
         let store = self.store(bucket);
         let files: Vec<PathBuf> = files_under(dir)
             .into_iter()
-            .filter(|f| f.extension().is_none_or(|e| e != "sig"))
+            .filter(|f| !signatures || f.extension().is_none_or(|e| e != "sig"))
             .collect();
         tokio_rt().block_on(async {
             for f in &files {
@@ -177,7 +167,10 @@ impl S3Server {
                     .replace('\\', "/");
                 let mut attributes = Attributes::new();
                 let sig = PathBuf::from(format!("{}.sig", f.display()));
-                if let Ok(signature) = std::fs::read_to_string(&sig) {
+                if let Some(signature) = signatures
+                    .then(|| std::fs::read_to_string(&sig).ok())
+                    .flatten()
+                {
                     attributes.insert(Attribute::Metadata("signature".into()), signature.into());
                     attributes.insert(
                         Attribute::Metadata("signature-algorithm".into()),

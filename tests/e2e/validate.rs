@@ -520,20 +520,12 @@ fn a_gap_and_a_backfill_digest() {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            std::io::Write::write_all(c.stdin.as_mut().unwrap(), bytes)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    python_with_input(
+        "import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
+        bytes,
+    )
+    .trim()
+    .to_string()
 }
 
 #[test]

@@ -105,6 +105,16 @@ fn serve(
     }
 }
 
+/// A generated trail (`ctlake generate` with `args`) in `<dir>/gen`.
+fn generate(dir: &Path, args: &[&str]) -> PathBuf {
+    let out = dir.join("gen");
+    let mut all = vec!["generate", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let r = run(&all);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    out
+}
+
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -226,20 +236,18 @@ fn ids_in_file(alerts: &Path) -> Vec<String> {
 #[test]
 fn a_watcher_follows_deliveries_and_alerts_each_detection_once() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("gen");
-    let r = run(&[
-        "generate",
-        "--out",
-        generated.to_str().unwrap(),
-        "--events",
-        "3000",
-        "--days",
-        "2",
-        "--regions",
-        "2",
-        "--plant",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let generated = generate(
+        dir.path(),
+        &[
+            "--events",
+            "3000",
+            "--days",
+            "2",
+            "--regions",
+            "2",
+            "--plant",
+        ],
+    );
     // A late delivery for an old day, with a StopLogging of its own.
     let late = dir.path().join("late");
     let mut stop = record("late-stop-1", "us-east-1", "2025-01-15T08:00:00Z");
@@ -360,22 +368,20 @@ fn a_watcher_follows_deliveries_and_alerts_each_detection_once() {
 #[test]
 fn killed_watchers_lose_no_alert_and_check_no_event_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("gen");
-    let r = run(&[
-        "generate",
-        "--out",
-        generated.to_str().unwrap(),
-        "--events",
-        "3000",
-        "--days",
-        "2",
-        "--regions",
-        "2",
-        "--plant",
-        "--seed",
-        "11",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let generated = generate(
+        dir.path(),
+        &[
+            "--events",
+            "3000",
+            "--days",
+            "2",
+            "--regions",
+            "2",
+            "--plant",
+            "--seed",
+            "11",
+        ],
+    );
     let src = dir.path().join("in");
     std::fs::create_dir_all(&src).unwrap();
     let lake = dir.path().join("lake");
@@ -441,22 +447,20 @@ fn a_watcher_from_s3_to_an_s3_lake() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("gen");
-    let r = run(&[
-        "generate",
-        "--out",
-        generated.to_str().unwrap(),
-        "--events",
-        "2000",
-        "--days",
-        "1",
-        "--regions",
-        "2",
-        "--plant",
-        "--seed",
-        "5",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let generated = generate(
+        dir.path(),
+        &[
+            "--events",
+            "2000",
+            "--days",
+            "1",
+            "--regions",
+            "2",
+            "--plant",
+            "--seed",
+            "5",
+        ],
+    );
     let spec = spec(dir.path());
     let hook = Receiver::start(2);
     let parts = batches(&generated, 2);
@@ -502,20 +506,10 @@ fn a_watcher_from_s3_to_an_s3_lake() {
 #[test]
 fn a_first_watcher_on_a_full_lake_alerts_on_what_arrives_from_then_on() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("gen");
-    let r = run(&[
-        "generate",
-        "--out",
-        generated.to_str().unwrap(),
-        "--events",
-        "1000",
-        "--days",
-        "1",
-        "--plant",
-        "--seed",
-        "3",
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let generated = generate(
+        dir.path(),
+        &["--events", "1000", "--days", "1", "--plant", "--seed", "3"],
+    );
     let lake = dir.path().join("lake");
     ingest(&lake, &[&generated], 0);
     let alerts = dir.path().join("alerts.jsonl");

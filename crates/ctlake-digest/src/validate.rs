@@ -97,6 +97,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another source's counts to these.
+    pub fn add(&mut self, s: &Summary) {
+        self.digests_valid += s.digests_valid;
+        self.digests_invalid += s.digests_invalid;
+        self.digests_unverifiable += s.digests_unverifiable;
+        self.logs_valid += s.logs_valid;
+        self.logs_invalid += s.logs_invalid;
+        self.logs_unlisted += s.logs_unlisted;
+        self.logs_uncovered += s.logs_uncovered;
+    }
+
     /// True when nothing is invalid or unlisted.
     pub fn clean(&self) -> bool {
         self.digests_invalid == 0 && self.logs_invalid == 0 && self.logs_unlisted == 0

@@ -890,45 +890,14 @@ fn rewrite_unnest(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
         }
     };
     for factor in factors {
-        let TableFactor::UNNEST {
-            alias,
-            array_exprs,
-            with_offset,
-            with_ordinality,
-            ..
-        } = factor
-        else {
+        let Some((alias, items)) = unnest_items(factor)? else {
             unreachable!("only UNNEST factors were collected")
         };
-        if with_offset || with_ordinality {
-            return Err(unsupported(
-                "WITH ORDINALITY / WITH OFFSET are not supported yet",
-            ));
-        }
-        let alias = alias.ok_or_else(|| unsupported("name the columns: UNNEST(x) AS t(c)"))?;
-        let columns: Vec<String> = alias.columns.iter().map(|c| c.name.to_string()).collect();
-        let columns = if columns.is_empty() && array_exprs.len() == 1 {
-            vec![alias.name.to_string()]
-        } else {
-            columns
-        };
-        if columns.len() != array_exprs.len() {
-            return Err(unsupported(&format!(
-                "{} arrays need {} column names in AS t(..); to read fields of an array of rows, name one column and use c.field",
-                array_exprs.len(),
-                array_exprs.len()
-            )));
-        }
-        let items: Vec<String> = array_exprs
-            .iter()
-            .zip(&columns)
-            .map(|(e, c)| format!("unnest({e}) AS {c}"))
-            .collect();
         source = format!(
             "(SELECT {base_alias}.*, {} FROM {source} AS {base_alias})",
             items.join(", ")
         );
-        renames.push((alias.name.value.to_lowercase(), base_alias.clone()));
+        renames.push((alias.value.to_lowercase(), base_alias.clone()));
     }
     select.from[0] = TableWithJoins {
         relation: parse_table_factor(&format!("{source} AS {base_alias}"))?,
@@ -940,6 +909,18 @@ fn rewrite_unnest(select: &mut Select, renames: &mut Vec<(String, String)>) -> R
 /// `FROM UNNEST(a, b) AS t(x, y)` with no table before it: a derived table of the arrays'
 /// elements, side by side (the shorter padded with NULLs, as Trino does).
 fn standalone_unnest(factor: &mut TableFactor) -> Result<()> {
+    if !matches!(factor, TableFactor::UNNEST { .. }) {
+        return Ok(());
+    }
+    if let Some((alias, items)) = unnest_items(factor.clone())? {
+        *factor = parse_table_factor(&format!("(SELECT {}) AS {alias}", items.join(", ")))?;
+    }
+    Ok(())
+}
+
+/// An UNNEST factor's alias and its projection items, `unnest(x) AS c` per array; `None`
+/// for another factor. Refuses what the rewrites cannot express.
+fn unnest_items(factor: TableFactor) -> Result<Option<(Ident, Vec<String>)>> {
     let TableFactor::UNNEST {
         alias,
         array_exprs,
@@ -948,19 +929,17 @@ fn standalone_unnest(factor: &mut TableFactor) -> Result<()> {
         ..
     } = factor
     else {
-        return Ok(());
+        return Ok(None);
     };
     let unsupported = |why: &str| Error::Unsupported {
         what: format!("UNNEST here: {why}"),
     };
-    if *with_offset || *with_ordinality {
+    if with_offset || with_ordinality {
         return Err(unsupported(
             "WITH ORDINALITY / WITH OFFSET are not supported yet",
         ));
     }
-    let alias = alias
-        .take()
-        .ok_or_else(|| unsupported("name the columns: UNNEST(x) AS t(c)"))?;
+    let alias = alias.ok_or_else(|| unsupported("name the columns: UNNEST(x) AS t(c)"))?;
     let columns: Vec<String> = if alias.columns.is_empty() && array_exprs.len() == 1 {
         vec![alias.name.to_string()]
     } else {
@@ -968,18 +947,17 @@ fn standalone_unnest(factor: &mut TableFactor) -> Result<()> {
     };
     if columns.len() != array_exprs.len() {
         return Err(unsupported(&format!(
-            "{} arrays need {} column names in AS t(..)",
+            "{} arrays need {} column names in AS t(..); to read fields of an array of rows, name one column and use c.field",
             array_exprs.len(),
             array_exprs.len()
         )));
     }
-    let items: Vec<String> = array_exprs
+    let items = array_exprs
         .iter()
         .zip(&columns)
         .map(|(e, c)| format!("unnest({e}) AS {c}"))
         .collect();
-    *factor = parse_table_factor(&format!("(SELECT {}) AS {}", items.join(", "), alias.name))?;
-    Ok(())
+    Ok(Some((alias.name, items)))
 }
 
 /// DuckDB's parser reads `UNNEST(x)` in `FROM` as a table function; make it the UNNEST factor.

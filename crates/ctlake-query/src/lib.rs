@@ -292,9 +292,29 @@ impl Lake {
         })
     }
 
-    /// Up to when insights were computed: where `ctlake insights --since-last` starts.
-    pub async fn insights_analysed_to(&self) -> Result<Option<chrono::NaiveDateTime>> {
-        insights::analysed_to(self.store.as_ref()).await
+    /// The window `ctlake insights` analyses unless told: from a full baseline after the
+    /// lake's first event (with `go_on`, from where the last run ended) to its newest event.
+    /// `None` for an empty lake.
+    pub async fn insight_window(
+        &self,
+        params: &insights::Params,
+        go_on: bool,
+    ) -> Result<Option<(chrono::NaiveDateTime, chrono::NaiveDateTime)>> {
+        let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
+        let Some((first, newest)) = self
+            .summary()
+            .time_range
+            .and_then(|(lo, hi)| Some((at(lo)?, at(hi)?)))
+        else {
+            return Ok(None);
+        };
+        let last = match go_on {
+            true => insights::analysed_to(self.store.as_ref()).await?,
+            false => None,
+        };
+        let from =
+            last.unwrap_or(first + chrono::Duration::minutes(params.baseline + params.window));
+        Ok(Some((from, newest)))
     }
 
     /// Adds delivered Insights records (the JSON of `CloudTrail-Insight/` files) to the
@@ -543,28 +563,24 @@ impl Lake {
         query: &saved::SavedQuery,
         given: &std::collections::BTreeMap<String, String>,
     ) -> Result<(Planned, bool)> {
-        let plain = self.saved(query, given).await?;
-        let mut translated = self.translate(&query.sql)?;
-        if translated.statements.len() != 1 || !dialect::add_identity(&mut translated.statements[0])
-        {
-            return Ok((plain, false));
-        }
         let values = self.bound_values(query, given).await?;
-        let planned = match self.plan(translated.statements.remove(0)).await {
-            Ok(frame) => frame.with_param_values(values),
-            Err(e) => Err(datafusion::error::DataFusionError::Plan(e.to_string())),
-        };
-        Ok(match planned {
-            Ok(frame) => (
-                Planned {
-                    frame,
-                    notices: plain.notices,
-                },
-                true,
-            ),
-            // A query that cannot carry them (an aggregate without GROUP BY, ...).
-            Err(_) => (plain, false),
-        })
+        let mut translated = self.translate(&query.sql)?;
+        if translated.statements.len() == 1
+            && dialect::add_identity(&mut translated.statements[0])
+            // A query that cannot carry them (an aggregate without GROUP BY, ...) plans plain.
+            && let Ok(frame) = self.plan(translated.statements.remove(0)).await
+            && let Ok(frame) = frame.with_param_values(values.clone())
+        {
+            let notices = translated.notices;
+            return Ok((Planned { frame, notices }, true));
+        }
+        let mut notices = Vec::new();
+        let frame = self
+            .sql_noting(&query.sql, &mut notices)
+            .await
+            .map_err(|e| in_saved(e, &query.name))?
+            .with_param_values(values)?;
+        Ok((Planned { frame, notices }, false))
     }
 
     /// Plans an Event history lookup (see [`lookup`]).

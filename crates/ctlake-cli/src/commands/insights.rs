@@ -43,26 +43,13 @@ impl Args {
         let runtime = global.runtime()?;
         let lake = runtime.block_on(global.open(&self.lake.lake))?;
         let params = Params::default();
-        let range = lake.summary().time_range;
-        let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
-        let first = range.and_then(|(lo, _)| at(lo));
-        let newest = range.and_then(|(_, hi)| at(hi));
-        let last = if self.since_last {
-            runtime.block_on(lake.insights_analysed_to())?
-        } else {
-            None
-        };
-        let from = self.from.or(last).or_else(|| {
-            first.map(|t| t + chrono::Duration::minutes(params.baseline + params.window))
-        });
-        let to = self
-            .to
-            .or(newest)
-            .unwrap_or_else(|| chrono::Utc::now().naive_utc());
-        let Some(from) = from else {
+        let Some((default_from, newest)) =
+            runtime.block_on(lake.insight_window(&params, self.since_last))?
+        else {
             writeln!(io::stderr(), "the lake is empty: no insights")?;
             return Ok(0);
         };
+        let (from, to) = (self.from.unwrap_or(default_from), self.to.unwrap_or(newest));
         let done = runtime.block_on(lake.compute_insights(from, to, &params, self.since_last))?;
         let (found, records) = (&done.insights, &done.records);
         let mut out = io::stdout().lock();

@@ -118,7 +118,7 @@ impl Args {
                 p.set_message("");
             }
             print_summary(&mut io::stdout().lock(), location, &summary)?;
-            add(&mut total, &summary);
+            total.add(&summary);
         }
         if let Some(p) = progress {
             p.finish_and_clear();
@@ -173,16 +173,6 @@ fn line(e: &Event, verbose: bool) -> Option<(bool, String)> {
 /// `1 log file`, `2 log files`.
 fn files(n: u64) -> String {
     format!("{n} log file{}", if n == 1 { "" } else { "s" })
-}
-
-fn add(total: &mut Summary, s: &Summary) {
-    total.digests_valid += s.digests_valid;
-    total.digests_invalid += s.digests_invalid;
-    total.digests_unverifiable += s.digests_unverifiable;
-    total.logs_valid += s.logs_valid;
-    total.logs_invalid += s.logs_invalid;
-    total.logs_unlisted += s.logs_unlisted;
-    total.logs_uncovered += s.logs_uncovered;
 }
 
 /// `validate-logs`' summary lines, and ours for what it has no words for.

@@ -395,11 +395,11 @@ impl Watcher<'_> {
             })
             .max()
             .unwrap_or(0);
+        // The detection step caught the session up with this round's commits.
         let newest = self
-            .writer
+            .lake
             .summary()
-            .ok()
-            .and_then(|s| s.time_range)
+            .time_range
             .and_then(|(_, hi)| chrono::DateTime::from_timestamp_micros(hi))
             .map(|t| chrono::Utc::now() - t);
         Ok(RoundStatus {
@@ -424,7 +424,9 @@ impl Watcher<'_> {
         };
         let last_seq =
             ctlake_schema::layout::log_entry_seq(last_path).unwrap_or(self.state.checked_seq);
-        let snapshot = self.writer.snapshot()?;
+        // The query session's snapshot, caught up with the log: no replay of the whole log.
+        self.runtime.block_on(self.lake.refresh())?;
+        let snapshot = self.lake.snapshot();
         let mut files = Vec::new();
         for (path, bytes) in &entries {
             let commit = ctlake_log::Commit::parse(path, bytes)?;
@@ -474,18 +476,12 @@ impl Watcher<'_> {
     fn insights(&self) -> anyhow::Result<()> {
         let params = ctlake_query::insights::Params::default();
         self.runtime.block_on(self.lake.refresh())?;
-        let range = self.lake.summary().time_range;
-        let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).map(|t| t.naive_utc());
-        let (Some(first), Some(newest)) = (
-            range.and_then(|(lo, _)| at(lo)),
-            range.and_then(|(_, hi)| at(hi)),
-        ) else {
+        let Some((from, newest)) = self
+            .runtime
+            .block_on(self.lake.insight_window(&params, true))?
+        else {
             return Ok(());
         };
-        let from = self
-            .runtime
-            .block_on(self.lake.insights_analysed_to())?
-            .unwrap_or(first + chrono::Duration::minutes(params.baseline + params.window));
         if newest <= from {
             return Ok(());
         }

@@ -365,15 +365,59 @@ fn mysql_format(function: &str, format: &str) -> Result<String> {
 
 /// Per-row formats, translated once when constant.
 fn formats(arg: &ColumnarValue, rows: usize, function: &str) -> Result<Vec<Option<String>>> {
+    translated(arg, rows, |f| mysql_format(function, f))
+}
+
+/// A format argument per row, each translated by `translate` (once when it is a constant).
+fn translated<T: Clone>(
+    arg: &ColumnarValue,
+    rows: usize,
+    translate: impl Fn(&str) -> Result<T>,
+) -> Result<Vec<Option<T>>> {
     if let Some(f) = constant_str(arg) {
-        let f = f.map(|f| mysql_format(function, f)).transpose()?;
-        return Ok(vec![f; rows]);
+        return Ok(vec![f.map(&translate).transpose()?; rows]);
     }
     let a = array(arg, rows)?;
     as_string_array(&a)?
         .iter()
-        .map(|f| f.map(|f| mysql_format(function, f)).transpose())
+        .map(|f| f.map(&translate).transpose())
         .collect()
+}
+
+/// Parses each row's string by its chrono format; `zoned` formats read an offset (the time
+/// is then converted to UTC), the others are UTC already, a date alone is its midnight.
+fn parse_times(
+    arg: &ColumnarValue,
+    rows: usize,
+    formats: &[Option<(String, bool)>],
+    function: &str,
+    lenient: bool,
+) -> Result<ColumnarValue> {
+    let input = array(arg, rows)?;
+    let input = as_string_array(&input)?;
+    let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
+    for (row, format) in formats.iter().enumerate() {
+        let (Some((format, zoned)), true) = (format, input.is_valid(row)) else {
+            out.append_null();
+            continue;
+        };
+        let s = input.value(row);
+        let parsed = if *zoned {
+            DateTime::parse_from_str(s, format).map(|t| t.naive_utc())
+        } else {
+            NaiveDateTime::parse_from_str(s, format).or_else(|e| {
+                NaiveDate::parse_from_str(s, format)
+                    .map(|d| d.and_time(Default::default()))
+                    .map_err(|_| e)
+            })
+        };
+        match parsed {
+            Ok(t) => out.append_value(from_datetime(t)),
+            Err(_) if lenient => out.append_null(),
+            Err(e) => return bad_value(function, s, e),
+        }
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
 }
 
 pub(super) fn date_format(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
@@ -396,40 +440,10 @@ pub(super) fn date_parse(
     rows: usize,
     lenient: bool,
 ) -> Result<ColumnarValue> {
-    let input = array(&args[0], rows)?;
-    let input = as_string_array(&input)?;
-    let formats = formats(&args[1], rows, "date_parse")?;
-    let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
-    for (row, format) in formats.iter().enumerate() {
-        let (Some(format), true) = (format, input.is_valid(row)) else {
-            out.append_null();
-            continue;
-        };
-        let s = input.value(row);
-        let parsed = NaiveDateTime::parse_from_str(s, format).or_else(|e| {
-            NaiveDate::parse_from_str(s, format)
-                .map(|d| d.and_time(Default::default()))
-                .map_err(|_| e)
-        });
-        match parsed {
-            Ok(t) => out.append_value(from_datetime(t)),
-            Err(_) if lenient => out.append_null(),
-            Err(e) => return bad_value("date_parse", s, e),
-        }
-    }
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
-}
-
-/// Per-row patterns of `format_datetime`/`parse_datetime`, taken as they are.
-fn patterns(arg: &ColumnarValue, rows: usize) -> Result<Vec<Option<String>>> {
-    if let Some(f) = constant_str(arg) {
-        return Ok(vec![f.map(str::to_string); rows]);
-    }
-    let a = array(arg, rows)?;
-    Ok(as_string_array(&a)?
-        .iter()
-        .map(|f| f.map(str::to_string))
-        .collect())
+    let formats = translated(&args[1], rows, |f| {
+        Ok((mysql_format("date_parse", f)?, false))
+    })?;
+    parse_times(&args[0], rows, &formats, "date_parse", lenient)
 }
 
 /// Trino's `format_datetime(timestamp, pattern)`: a Joda-Time pattern, in the value's zone.
@@ -437,7 +451,7 @@ pub(super) fn format_datetime(args: &[ColumnarValue], rows: usize) -> Result<Col
     let value = micros_array(&args[0], rows, "format_datetime")?;
     let zone = Zone::of(&value, "format_datetime")?;
     let ts = micros_of(&value);
-    let patterns = patterns(&args[1], rows)?;
+    let patterns = translated(&args[1], rows, |p| Ok(p.to_string()))?;
     let mut out = StringBuilder::with_capacity(rows, rows * 20);
     for (row, pattern) in patterns.iter().enumerate() {
         let micros = ts.value(row);
@@ -462,42 +476,12 @@ pub(super) fn parse_datetime(
     rows: usize,
     lenient: bool,
 ) -> Result<ColumnarValue> {
-    let input = array(&args[0], rows)?;
-    let input = as_string_array(&input)?;
-    let patterns = patterns(&args[1], rows)?;
-    let mut out = TimestampMicrosecondBuilder::with_capacity(rows);
-    let mut compiled: Option<(String, (String, bool))> = None;
-    for (row, pattern) in patterns.iter().enumerate() {
-        let (Some(pattern), true) = (pattern, input.is_valid(row)) else {
-            out.append_null();
-            continue;
-        };
-        if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
-            let format = joda::parsing_format(pattern).map_err(|e| {
-                datafusion::common::DataFusionError::Execution(format!("parse_datetime: {e}"))
-            })?;
-            compiled = Some((pattern.clone(), format));
-        }
-        let Some((_, (format, zoned))) = &compiled else {
-            continue;
-        };
-        let s = input.value(row);
-        let parsed = if *zoned {
-            DateTime::parse_from_str(s, format).map(|t| t.naive_utc())
-        } else {
-            NaiveDateTime::parse_from_str(s, format).or_else(|e| {
-                NaiveDate::parse_from_str(s, format)
-                    .map(|d| d.and_time(Default::default()))
-                    .map_err(|_| e)
-            })
-        };
-        match parsed {
-            Ok(t) => out.append_value(from_datetime(t)),
-            Err(_) if lenient => out.append_null(),
-            Err(e) => return bad_value("parse_datetime", s, e),
-        }
-    }
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    let formats = translated(&args[1], rows, |p| {
+        joda::parsing_format(p).map_err(|e| {
+            datafusion::common::DataFusionError::Execution(format!("parse_datetime: {e}"))
+        })
+    })?;
+    parse_times(&args[0], rows, &formats, "parse_datetime", lenient)
 }
 
 /// An ISO 8601 timestamp, with or without a zone (none means UTC), or a bare date.

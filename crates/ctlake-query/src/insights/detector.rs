@@ -223,91 +223,91 @@ pub fn detect(
     found
 }
 
-/// The same detector written plainly (every minute recomputed from the series): the
-/// streaming one must agree with it.
-pub fn detect_reference(
-    series: &[(i64, u64)],
-    history_from: i64,
-    analyse_from: i64,
-    p: &Params,
-) -> Vec<Found> {
-    let sum = |from: i64, to: i64| -> u64 {
-        series
-            .iter()
-            .filter(|(m, _)| *m >= from && *m < to)
-            .map(|(_, c)| c)
-            .sum()
-    };
-    let window_sum = |m: i64| sum(m - p.window + 1, m + 1);
-    let mut found: Vec<Found> = Vec::new();
-    let mut open: Option<Found> = None;
-    let mut last_unusual = i64::MIN;
-    let mut last_call_in = i64::MIN;
-    for &(m, c) in series {
-        if let Some(f) = open.take() {
-            if m > last_unusual + p.quiet {
-                found.push(Found {
-                    end: last_call_in + 1,
-                    ..f
-                });
-            } else {
-                open = Some(f);
-            }
-        }
-        if m < analyse_from || m - p.window - p.baseline + 1 < history_from {
-            continue;
-        }
-        let k = window_sum(m);
-        let base_from = m - p.window - p.baseline + 1;
-        let base_to = m - p.window + 1;
-        let rate = sum(base_from, base_to) as f64 / p.baseline as f64;
-        let busiest = series
-            .iter()
-            .filter(|(at, _)| *at >= base_from && *at < base_to)
-            .map(|(at, _)| window_sum(*at))
-            .max()
-            .unwrap_or(0);
-        let is_unusual = |k: u64| {
-            k >= p.min_count
-                && poisson_tail(k, rate * p.window as f64) < p.p_value
-                && k as f64 > p.ratio * busiest as f64
-        };
-        if is_unusual(k) {
-            last_unusual = m;
-            if let Some(f) = &mut open {
-                f.calls += c;
-            } else {
-                let window: Vec<(i64, u64)> = series
-                    .iter()
-                    .filter(|(at, _)| *at > m - p.window && *at <= m)
-                    .copied()
-                    .collect();
-                let (start, calls) = onset(window.into_iter(), k, is_unusual);
-                open = Some(Found {
-                    start,
-                    end: m + 1,
-                    calls,
-                    baseline_average: rate,
-                });
-            }
-            last_call_in = m;
-        } else if let Some(f) = &mut open {
-            f.calls += c;
-            last_call_in = m;
-        }
-    }
-    if let Some(f) = open {
-        found.push(Found {
-            end: last_call_in + 1,
-            ..f
-        });
-    }
-    found
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same detector written plainly (every minute recomputed from the series): the
+    /// streaming one must agree with it.
+    fn detect_reference(
+        series: &[(i64, u64)],
+        history_from: i64,
+        analyse_from: i64,
+        p: &Params,
+    ) -> Vec<Found> {
+        let sum = |from: i64, to: i64| -> u64 {
+            series
+                .iter()
+                .filter(|(m, _)| *m >= from && *m < to)
+                .map(|(_, c)| c)
+                .sum()
+        };
+        let window_sum = |m: i64| sum(m - p.window + 1, m + 1);
+        let mut found: Vec<Found> = Vec::new();
+        let mut open: Option<Found> = None;
+        let mut last_unusual = i64::MIN;
+        let mut last_call_in = i64::MIN;
+        for &(m, c) in series {
+            if let Some(f) = open.take() {
+                if m > last_unusual + p.quiet {
+                    found.push(Found {
+                        end: last_call_in + 1,
+                        ..f
+                    });
+                } else {
+                    open = Some(f);
+                }
+            }
+            if m < analyse_from || m - p.window - p.baseline + 1 < history_from {
+                continue;
+            }
+            let k = window_sum(m);
+            let base_from = m - p.window - p.baseline + 1;
+            let base_to = m - p.window + 1;
+            let rate = sum(base_from, base_to) as f64 / p.baseline as f64;
+            let busiest = series
+                .iter()
+                .filter(|(at, _)| *at >= base_from && *at < base_to)
+                .map(|(at, _)| window_sum(*at))
+                .max()
+                .unwrap_or(0);
+            let is_unusual = |k: u64| {
+                k >= p.min_count
+                    && poisson_tail(k, rate * p.window as f64) < p.p_value
+                    && k as f64 > p.ratio * busiest as f64
+            };
+            if is_unusual(k) {
+                last_unusual = m;
+                if let Some(f) = &mut open {
+                    f.calls += c;
+                } else {
+                    let window: Vec<(i64, u64)> = series
+                        .iter()
+                        .filter(|(at, _)| *at > m - p.window && *at <= m)
+                        .copied()
+                        .collect();
+                    let (start, calls) = onset(window.into_iter(), k, is_unusual);
+                    open = Some(Found {
+                        start,
+                        end: m + 1,
+                        calls,
+                        baseline_average: rate,
+                    });
+                }
+                last_call_in = m;
+            } else if let Some(f) = &mut open {
+                f.calls += c;
+                last_call_in = m;
+            }
+        }
+        if let Some(f) = open {
+            found.push(Found {
+                end: last_call_in + 1,
+                ..f
+            });
+        }
+        found
+    }
 
     #[test]
     fn poisson_tail_matches_closed_forms() {

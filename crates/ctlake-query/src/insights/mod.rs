@@ -364,27 +364,14 @@ fn baselines_schema() -> SchemaRef {
 
 /// The kept baselines, when a run left them.
 pub async fn load_baselines(store: &dyn object_store::ObjectStore) -> Result<Option<Baselines>> {
-    let Some(manifest) = get(store, MANIFEST).await? else {
-        return Ok(None);
-    };
-    let Some(path) = serde_json::from_slice::<Value>(&manifest)
-        .ok()
-        .and_then(|v| v["baselines"].as_str().map(str::to_string))
-    else {
+    let Some(path) = read_manifest(store).await?.baselines else {
         return Ok(None);
     };
     let Some(bytes) = get(store, &path).await? else {
         return Ok(None);
     };
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(|e| Error::Lake {
-            location: path.clone(),
-            message: e.to_string(),
-        })?;
     let mut out = Baselines::new();
-    for batch in reader {
-        let b = batch?;
+    for b in read_parquet(bytes, &path)? {
         let kind = b.column(0).as_primitive::<Int64Type>();
         let text: Vec<_> = (1..=5).map(|i| b.column(i).as_string::<i32>()).collect();
         let minute = b.column(6).as_primitive::<Int64Type>();
@@ -619,41 +606,81 @@ pub fn to_batch(records: &[Value], origin: &str) -> Result<RecordBatch> {
         .unwrap_or_else(|| RecordBatch::new_empty(schema())))
 }
 
+/// What `_ctlake/insights.json` says: the table's data file, how far computed insights reach,
+/// and the baselines kept for the next run.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default, with = "minute_time_opt")]
+    analysed_to: Option<NaiveDateTime>,
+    #[serde(default)]
+    baselines: Option<String>,
+}
+
+/// `analysed_to` as `2026-10-08T09:00:00`.
+mod minute_time_opt {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+
+    pub fn serialize<S: Serializer>(t: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&t.format(FORMAT).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
+        let text: Option<String> = Option::deserialize(d)?;
+        Ok(text.and_then(|t| NaiveDateTime::parse_from_str(&t, FORMAT).ok()))
+    }
+}
+
+/// The manifest (empty when no insights were stored yet).
+async fn read_manifest(store: &dyn object_store::ObjectStore) -> Result<Manifest> {
+    let Some(bytes) = get(store, MANIFEST).await? else {
+        return Ok(Manifest::default());
+    };
+    serde_json::from_slice(&bytes).map_err(|e| Error::Lake {
+        location: MANIFEST.into(),
+        message: e.to_string(),
+    })
+}
+
 /// Up to when insights were computed (the end of the latest window analysed).
 pub async fn analysed_to(store: &dyn object_store::ObjectStore) -> Result<Option<NaiveDateTime>> {
-    Ok(get(store, MANIFEST)
-        .await?
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| v["analysed_to"].as_str().map(str::to_string))
-        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S").ok()))
+    Ok(read_manifest(store).await?.analysed_to)
 }
 
 /// Reads the table's rows from the lake (none when no insights were stored yet).
 pub async fn load(store: &dyn object_store::ObjectStore) -> Result<Vec<RecordBatch>> {
-    let Some(manifest) = get(store, MANIFEST).await? else {
-        return Ok(Vec::new());
-    };
-    let manifest: Value = serde_json::from_slice(&manifest).map_err(|e| Error::Lake {
-        location: MANIFEST.into(),
-        message: e.to_string(),
-    })?;
+    load_files(store, &read_manifest(store).await?.files).await
+}
+
+async fn load_files(
+    store: &dyn object_store::ObjectStore,
+    files: &[String],
+) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
-    for f in manifest["files"].as_array().into_iter().flatten() {
-        let Some(path) = f.as_str() else { continue };
-        let Some(bytes) = get(store, path).await? else {
-            continue;
-        };
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.build())
-            .map_err(|e| Error::Lake {
-                location: path.into(),
-                message: e.to_string(),
-            })?;
-        for batch in reader {
-            out.push(batch?);
+    for path in files {
+        if let Some(bytes) = get(store, path).await? {
+            out.extend(read_parquet(bytes, path)?);
         }
     }
     Ok(out)
+}
+
+fn read_parquet(bytes: Bytes, path: &str) -> Result<Vec<RecordBatch>> {
+    let bad = |e: parquet::errors::ParquetError| Error::Lake {
+        location: path.into(),
+        message: e.to_string(),
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(bad)?;
+    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 async fn get(store: &dyn object_store::ObjectStore, path: &str) -> Result<Option<Bytes>> {
@@ -732,73 +759,34 @@ async fn rewrite(
     baselines: Option<String>,
     keep: &(dyn Fn(&RecordBatch) -> arrow::array::BooleanArray + Sync),
 ) -> Result<usize> {
-    let old_manifest = get(store, MANIFEST).await?;
-    let old_files: Vec<String> = old_manifest
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v["files"].as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|f| f.as_str().map(str::to_string))
-        .collect();
+    let old = read_manifest(store).await?;
     let mut batches = Vec::new();
-    for b in load(store).await? {
+    for b in load_files(store, &old.files).await? {
         batches.push(arrow::compute::filter_record_batch(&b, &keep(&b))?);
     }
     batches.push(to_batch(records, origin)?);
     let all = arrow::compute::concat_batches(&schema(), &batches)?;
-    let mut buf = Vec::new();
-    {
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(&mut buf, schema(), None).map_err(|e| {
-                Error::Lake {
-                    location: DIR.into(),
-                    message: e.to_string(),
-                }
-            })?;
-        w.write(&all).map_err(|e| Error::Lake {
-            location: DIR.into(),
-            message: e.to_string(),
-        })?;
-        w.close().map_err(|e| Error::Lake {
-            location: DIR.into(),
-            message: e.to_string(),
-        })?;
-    }
     let path = format!("{DIR}/{}.parquet", Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
-    store
-        .put(&StorePath::from(path.as_str()), Bytes::from(buf).into())
-        .await
-        .map_err(store_error(&path))?;
-    // How far computed insights reach: where `--since-last` goes on from.
-    let reached = old_manifest
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v["analysed_to"].as_str().map(str::to_string))
-        .and_then(|t| NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S").ok());
-    let reached = match (reached, analysed_to) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+    write_parquet(store, &path, &all).await?;
+    let manifest = Manifest {
+        files: vec![path.clone()],
+        // How far computed insights reach: where `--since-last` goes on from.
+        analysed_to: old.analysed_to.max(analysed_to),
+        baselines: baselines.clone().or(old.baselines.clone()),
     };
-    let old_baselines = old_manifest
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-        .and_then(|v| v["baselines"].as_str().map(str::to_string));
-    let manifest = json!({
-        "files": [path],
-        "analysed_to": reached.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
-        "baselines": baselines.clone().or(old_baselines.clone()),
-    })
-    .to_string();
+    let manifest = serde_json::to_vec(&manifest).map_err(|e| Error::Lake {
+        location: MANIFEST.into(),
+        message: e.to_string(),
+    })?;
     store
         .put(&StorePath::from(MANIFEST), Bytes::from(manifest).into())
         .await
         .map_err(store_error(MANIFEST))?;
-    for old in old_files.iter().filter(|f| **f != path) {
-        let _ = store.delete(&StorePath::from(old.as_str())).await;
+    for f in old.files.iter().filter(|f| **f != path) {
+        let _ = store.delete(&StorePath::from(f.as_str())).await;
     }
-    if let (Some(old), Some(_)) = (&old_baselines, &baselines) {
-        let _ = store.delete(&StorePath::from(old.as_str())).await;
+    if let (Some(replaced), Some(_)) = (&old.baselines, &baselines) {
+        let _ = store.delete(&StorePath::from(replaced.as_str())).await;
     }
     Ok(all.num_rows())
 }
