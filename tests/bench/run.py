@@ -131,9 +131,10 @@ class Stopped:
         self.seconds, self.rss = seconds, rss
 
 
-def run_measured(cmd, peer=False, timeout=None):
+def run_measured(cmd, peer=False, timeout=None, cpu=None):
     """Runs cmd; returns (seconds, peak RSS in bytes), None when the peer fails, or Stopped when
-    it does not finish within timeout seconds."""
+    it does not finish within timeout seconds. With cpu (a list), appends the process's user +
+    system CPU seconds to it."""
     start = time.perf_counter()
     errfile = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errfile)
@@ -157,6 +158,8 @@ def run_measured(cmd, peer=False, timeout=None):
             print(f"DuckDB failed ({why}) after {seconds:.1f} s, peak RSS {usage.ru_maxrss / 1e3:,.0f} MB: {err.strip()[-300:]}")
             return None
         sys.exit(f"{cmd[0]} failed ({code}): {err}")
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
     return seconds, usage.ru_maxrss * 1024
 
 
@@ -227,6 +230,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use target/release/ctlake as it is")
     ap.add_argument("--s3", action="store_true", help="also measure ingest from and into a loopback S3 server")
     ap.add_argument("--moto", help="the moto_server to use for --s3 (default: on PATH)")
+    ap.add_argument("--small-events", type=int, default=100_000,
+                    help="events of the small-file case (about 2.6 per file, as quiet regions deliver); 0 skips it")
     ap.add_argument("--warm", action="store_true",
                     help="do not empty the page cache before each ingest (by default it is, when running as root)")
     args = ap.parse_args()
@@ -325,12 +330,70 @@ def main():
           f"as long | | | | |")
     incremental(lake, args)
     compaction(corpus, args)
+    if args.small_events:
+        small_files(args, cold)
     if args.s3 or args.moto:
         s3_rows(corpus, records, args)
     print()
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))
     print_queries(lake, args)
+
+
+def small_files(args, cold):
+    """Ingest of a corpus of tiny delivery files (a few events each, as quiet regions and
+    accounts deliver every 5 minutes), by ctlake and DuckDB, against the time of reading every
+    file once with two parallel `cat`s (one per core), and how busy the cores were."""
+    corpus = os.path.join(args.work, f"small-{args.small_events}")
+    if not os.path.isdir(corpus):
+        subprocess.run([CTLAKE, "generate", "--out", corpus, "--events", str(args.small_events), "--days", "7",
+                        "--regions", "8", "--accounts", "5", "--file-minutes", "5", "--seed", "42"],
+                       check=True, capture_output=True)
+    files = sum(1 for _, _, ns in os.walk(corpus) for n in ns if n.endswith(".json.gz"))
+    lake = os.path.join(args.work, "lake-small")
+    runs = args.ingest_runs or args.runs
+    times, cpu = [], []
+    for _ in range(runs):
+        shutil.rmtree(lake, ignore_errors=True)
+        if cold:
+            drop_caches()
+        s, _ = run_measured([CTLAKE, "ingest", "--quiet", "--lake", lake, corpus], cpu=cpu)
+        times.append(s)
+    log = os.path.join(lake, "_ctlake", "log")
+    entries = [json.load(open(os.path.join(log, n))) for n in os.listdir(log)]
+    records = sum(e["counts"]["events"] + e["counts"]["duplicates"] + e["counts"]["rejects"] for e in entries)
+    shutil.rmtree(lake, ignore_errors=True)
+    floors = []
+    for _ in range(runs):
+        if cold:
+            drop_caches()
+        start = time.perf_counter()
+        subprocess.run(f"find '{corpus}' -type f -print0 | xargs -0 -P 2 -n 1000 cat > /dev/null", shell=True,
+                       check=True)
+        floors.append(time.perf_counter() - start)
+    t, floor = statistics.median(times), statistics.median(floors)
+    busy = statistics.median(c / w for c, w in zip(cpu, times))
+    dk = None
+    if not args.skip_duckdb:
+        out = os.path.join(args.work, "duckdb-lake-small")
+        dk_times = []
+        for _ in range(runs):
+            shutil.rmtree(out, ignore_errors=True)
+            if cold:
+                drop_caches()
+            m = run_measured([sys.executable, "-c", DUCKDB_INGEST, corpus, out], peer=True, timeout=args.peer_timeout)
+            if m is None or isinstance(m, Stopped):
+                break
+            dk_times.append(m[0])
+        shutil.rmtree(out, ignore_errors=True)
+        dk = statistics.median(dk_times) if dk_times else None
+    print(f"| small files: ingest of {records:,} records in {files:,} files (records/s) | {fmt_rate(records / t)} "
+          f"({t:.2f} s) | {fmt_rate(records / dk) + f' ({dk:.2f} s)' if dk else '(skipped)'} | "
+          f"{f'{dk / t:.1f}x faster' if dk else ''} | | |")
+    print(f"| small files: ingest time / reading every file once (2 parallel `cat`, {'cold' if cold else 'warm'}) | "
+          f"{t / floor:.1f}x ({floor:.2f} s) | | | <= 2x | {'yes' if t <= 2 * floor else 'NO'} |")
+    print(f"| small files: cores busy during ingest ((user + system CPU) / wall) | {busy:.2f} of {os.cpu_count()} | | | "
+          f"both | {'yes' if busy >= 0.85 * os.cpu_count() else 'NO'} |")
 
 
 def incremental(lake, args):

@@ -27,11 +27,10 @@ fn main() {
     }
     let parts = d.take();
     let rows: usize = parts.iter().map(|p| p.batch.num_rows()).sum();
-    let schema = ctlake_schema::event_schema();
     let t = Instant::now();
     let mut bytes = 0;
     for p in &parts {
-        bytes += ctlake_ingest::internals::encode(&schema, std::slice::from_ref(&p.batch))
+        bytes += ctlake_ingest::internals::encode(std::slice::from_ref(&p.batch))
             .unwrap()
             .bytes
             .len();

@@ -19,8 +19,6 @@
 //! are merged a batch of each at a time (`merge`), the rest are copied through batch by batch,
 //! into the current output file, which is closed when it reaches the target size.
 
-use std::sync::Arc;
-
 use arrow::array::AsArray;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
@@ -245,8 +243,11 @@ fn rewrite(
                 None => out.insert(Output {
                     writer: ArrowWriter::try_new(
                         Vec::new(),
-                        Arc::clone(schema),
-                        Some(writer::writer_properties(schema, rows_hint)),
+                        ctlake_schema::shred::file_schema(),
+                        Some(writer::writer_properties(
+                            &ctlake_schema::shred::file_schema(),
+                            rows_hint,
+                        )),
                     )?,
                     rows: 0,
                     min_time: first,
@@ -256,7 +257,7 @@ fn rewrite(
             o.min_time = o.min_time.min(first);
             o.max_time = o.max_time.max(last);
             o.rows += batch.num_rows() as u64;
-            o.writer.write(&batch)?;
+            o.writer.write(&writer::with_copies(&batch)?)?;
             let size = o.writer.bytes_written() as u64 + o.writer.in_progress_size() as u64;
             if size >= target {
                 let full = out.take().expect("present");
@@ -310,6 +311,7 @@ mod tests {
             min_time_us: min,
             max_time_us: max,
             sha256: None,
+            copies: Vec::new(),
         }
     }
 

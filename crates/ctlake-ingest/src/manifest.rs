@@ -376,6 +376,8 @@ pub(crate) fn stage(
             min_time_us: file.min_time,
             max_time_us: file.max_time,
             sha256,
+            // Both writers (`writer::encode`, compaction) add every copy.
+            copies: ctlake_schema::shred::names(),
         },
     })
 }
@@ -529,6 +531,7 @@ mod tests {
                     min_time_us: 0,
                     max_time_us: 0,
                     sha256: None,
+                    copies: Vec::new(),
                 })
                 .collect(),
             remove: vec![],

@@ -54,7 +54,10 @@ impl Input<'_> {
                         location: store.location().to_string(),
                         message: format!("data file {} is in the log but missing", f.path),
                     })?;
-                    return Ok(ParquetRecordBatchReaderBuilder::try_new(bytes)?
+                    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+                    let mask = writer::event_columns(builder.parquet_schema());
+                    return Ok(builder
+                        .with_projection(mask)
                         .with_batch_size(batch_rows)
                         .build()?);
                 }
@@ -64,7 +67,11 @@ impl Input<'_> {
                 ParquetRecordBatchReaderBuilder::try_new(file)
             }
         }?;
-        Ok(builder.with_batch_size(batch_rows).build()?)
+        let mask = writer::event_columns(builder.parquet_schema());
+        Ok(builder
+            .with_projection(mask)
+            .with_batch_size(batch_rows)
+            .build()?)
     }
 }
 
@@ -268,6 +275,7 @@ mod tests {
             min_time_us: sorted.first().map_or(0, |r| r.0),
             max_time_us: sorted.last().map_or(0, |r| r.0),
             sha256: None,
+            copies: Vec::new(),
         }
     }
 

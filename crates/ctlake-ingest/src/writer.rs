@@ -8,15 +8,22 @@
 //! Compression is zstd (level 1, see [`ZSTD_LEVEL`]) throughout. Columns whose values repeat (event names, sources, regions,
 //! principals) use dictionary encoding; identifiers and `eventjson`, which are all distinct, do
 //! not, because a dictionary would only add a copy of every value.
+//!
+//! Every file also carries the flat copies of `ctlake_schema::shred` (principals, common map
+//! keys), each with a bloom filter, so that lookups by those values skip files.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use arrow::buffer::NullBuffer;
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
 use ctlake_schema::schema::{EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME, SOURCE_IP};
-use parquet::arrow::ArrowWriter;
+use ctlake_schema::shred::{self, Path, SHREDDED};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
@@ -127,7 +134,8 @@ pub fn writer_properties(schema: &SchemaRef, rows: usize) -> WriterProperties {
     // A filter per row group, started for that many distinct values (exact for eventid, an
     // upper bound for addresses); the writer folds each down to the values it saw.
     let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;
-    for name in BLOOM_FILTER_COLUMNS {
+    let copies = SHREDDED.iter().map(|s| s.column);
+    for name in BLOOM_FILTER_COLUMNS.into_iter().chain(copies) {
         let col = ColumnPath::from(name);
         props = props
             .set_column_bloom_filter_enabled(col.clone(), true)
@@ -164,9 +172,86 @@ fn base_properties() -> WriterPropertiesBuilder {
     props
 }
 
+/// The event columns of a data file, without its flat copies (which writers recompute): what
+/// compaction and deduplication read back.
+pub(crate) fn event_columns(parquet: &parquet::schema::types::SchemaDescriptor) -> ProjectionMask {
+    ProjectionMask::roots(parquet, 0..ctlake_schema::event_schema().fields().len())
+}
+
+/// An event batch with the flat copies of [`ctlake_schema::shred`] appended: a batch of
+/// [`shred::file_schema`], as data files store it.
+pub fn with_copies(batch: &RecordBatch) -> Result<RecordBatch> {
+    let mut columns = batch.columns().to_vec();
+    for s in SHREDDED {
+        columns.push(copy(batch, s.path));
+    }
+    Ok(RecordBatch::try_new(shred::file_schema(), columns)?)
+}
+
+/// The values at `path` in each row of `batch`, null where any level is null or the key absent.
+fn copy(batch: &RecordBatch, path: Path) -> ArrayRef {
+    let rows = batch.num_rows();
+    let nulls = || Arc::new(StringArray::new_null(rows)) as ArrayRef;
+    match path {
+        Path::Field(column, fields) => {
+            let Some(mut array) = batch.column_by_name(column).cloned() else {
+                return nulls();
+            };
+            let mut valid = array.logical_nulls();
+            for field in fields {
+                let Some(child) = array
+                    .as_struct_opt()
+                    .and_then(|s| s.column_by_name(field))
+                    .cloned()
+                else {
+                    return nulls();
+                };
+                array = child;
+                valid = NullBuffer::union(valid.as_ref(), array.logical_nulls().as_ref());
+            }
+            match array.as_string_opt::<i32>() {
+                Some(strings) => {
+                    let (offsets, values, _) = strings.clone().into_parts();
+                    Arc::new(StringArray::new(offsets, values, valid))
+                }
+                None => nulls(),
+            }
+        }
+        Path::MapKey(column, key) => {
+            let Some(map) = batch.column_by_name(column).and_then(|c| c.as_map_opt()) else {
+                return nulls();
+            };
+            let (Some(keys), Some(values)) = (
+                map.keys().as_string_opt::<i32>(),
+                map.values().as_string_opt::<i32>(),
+            ) else {
+                return nulls();
+            };
+            let offsets = map.value_offsets();
+            let mut out = StringBuilder::with_capacity(rows, rows * 16);
+            for row in 0..rows {
+                let found = map
+                    .is_valid(row)
+                    .then(|| {
+                        (offsets[row] as usize..offsets[row + 1] as usize)
+                            .find(|&i| keys.value(i) == key)
+                    })
+                    .flatten();
+                out.append_option(
+                    found
+                        .filter(|&i| values.is_valid(i))
+                        .map(|i| values.value(i)),
+                );
+            }
+            Arc::new(out.finish())
+        }
+    }
+}
+
 /// Sorts `batches` (all of one partition) by event time and encodes them as one file.
-pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<EncodedFile> {
-    let batch = sort_rows(batches)?;
+pub fn encode(batches: &[RecordBatch]) -> Result<EncodedFile> {
+    let batch = with_copies(&sort_rows(batches)?)?;
+    let schema = &batch.schema();
     let times = batch
         .column_by_name(EVENT_TIME)
         .expect("eventtime column")

@@ -62,6 +62,10 @@ pub struct FileEntry {
     /// Parquet writer ctlake uses (parquet 59) cannot write them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The flat copies of nested values the file carries (`ctlake_schema::shred`), by column
+    /// name; none in files written before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
 }
 
 impl FileEntry {

@@ -7,7 +7,7 @@
 //! `eventtime`, `awsregion`, `region` or `date` opens only the files that can match. Inside the
 //! files that remain, Parquet statistics and page indexes prune row groups and pages.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{
@@ -17,8 +17,10 @@ use arrow::datatypes::{DataType, Field, SchemaRef};
 use async_trait::async_trait;
 use ctlake_log::FileEntry;
 use ctlake_schema::schema::{AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_REGION};
+use ctlake_schema::shred::{self, SHREDDED};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
@@ -32,6 +34,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricBuilder;
+use datafusion::physical_plan::union::UnionExec;
 
 /// Names of the counters each scan of the table adds to its plan's metrics: what the scan
 /// opens, known once pruning has chosen the files. [`crate::ScanStatistics`] sums them over a
@@ -185,6 +188,39 @@ impl TableProvider for LakeTable {
         limit: Option<usize>,
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let files = self.prune(state, filters);
+        let predicate = conjunction(filters.to_vec());
+        // Files carrying the flat copies a predicate can use are scanned with the predicate
+        // rewritten onto them (bloom filters, statistics); the others with it as written.
+        let rewritten = predicate.as_ref().and_then(onto_copies);
+        let (copied, plain): (Vec<FileEntry>, Vec<FileEntry>) = match &rewritten {
+            Some((_, needed)) => files
+                .into_iter()
+                .partition(|f| needed.iter().all(|n| f.copies.iter().any(|c| c == n))),
+            None => (Vec::new(), files),
+        };
+        let mut scans = Vec::new();
+        if let Some((expr, _)) = rewritten.filter(|_| !copied.is_empty()) {
+            scans.push(self.scan_files(state, copied, projection, Some(expr), true, limit)?);
+        }
+        if !plain.is_empty() || scans.is_empty() {
+            scans.push(self.scan_files(state, plain, projection, predicate, false, limit)?);
+        }
+        UnionExec::try_new(scans)
+    }
+}
+
+impl LakeTable {
+    /// One Parquet scan of `files`. With `copies`, the files' flat copies are part of the file
+    /// schema, so `predicate` may name them; they are never part of the output.
+    fn scan_files(
+        &self,
+        state: &dyn Session,
+        files: Vec<FileEntry>,
+        projection: Option<&Vec<usize>>,
+        predicate: Option<Expr>,
+        copies: bool,
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let partitions: std::collections::HashSet<(&str, chrono::NaiveDate)> =
             files.iter().map(|f| (f.region.as_str(), f.date)).collect();
         let scanned = [
@@ -227,27 +263,106 @@ impl TableProvider for LakeTable {
             Arc::new(Field::new(PARTITION_REGION, DataType::Utf8, false)),
             Arc::new(Field::new(PARTITION_DATE, DataType::Date32, false)),
         ];
-        let table_schema = TableSchema::builder(ctlake_schema::event_schema())
+        let file_schema = if copies {
+            shred::file_schema()
+        } else {
+            ctlake_schema::event_schema()
+        };
+        let table_schema = TableSchema::builder(Arc::clone(&file_schema))
             .with_table_partition_cols(partition_cols)
             .build();
-        let mut source = ParquetSource::new(table_schema).with_enable_page_index(true);
+        let mut source = ParquetSource::new(table_schema.clone()).with_enable_page_index(true);
         // On the source's metrics, which its clones share and the scan's node reports.
         for (name, value) in scanned {
             MetricBuilder::new(source.metrics())
                 .global_counter(name)
                 .add(value);
         }
-        if let Some(expr) = conjunction(filters.to_vec()) {
-            let df = DFSchema::try_from(Arc::clone(&self.schema))?;
+        if let Some(expr) = predicate {
+            let df = DFSchema::try_from(Arc::clone(table_schema.table_schema()))?;
             if let Ok(predicate) = state.create_physical_expr(expr, &df) {
                 source = source.with_predicate(predicate);
             }
         }
+        // The copies sit between the event columns and the partition columns: the table's
+        // column indices past the event columns move up by their number, and "all columns"
+        // must leave them out.
+        let projection = if copies {
+            let events = ctlake_schema::event_schema().fields().len();
+            let all: Vec<usize> = (0..self.schema.fields().len()).collect();
+            Some(
+                projection
+                    .unwrap_or(&all)
+                    .iter()
+                    .map(|&i| if i < events { i } else { i + SHREDDED.len() })
+                    .collect(),
+            )
+        } else {
+            projection.cloned()
+        };
         let config = FileScanConfigBuilder::new(self.url.clone(), Arc::new(source))
             .with_file_groups(file_groups)
-            .with_projection_indices(projection.cloned())?
+            .with_projection_indices(projection)?
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// `predicate` with every nested path that has a flat copy (`useridentity.arn`,
+/// `element_at(requestparameters, 'bucketName')`, `additionaleventdata['MFAUsed']`) replaced
+/// by the copy's column, and the copies it names; `None` when it names none. The copy holds
+/// exactly the path's value, so the rewritten predicate selects the same rows.
+fn onto_copies(predicate: &Expr) -> Option<(Expr, BTreeSet<&'static str>)> {
+    let mut needed = BTreeSet::new();
+    let rewritten = predicate
+        .clone()
+        .transform_down(|e| {
+            let copy = nested_path(&e).and_then(|(column, keys)| {
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                shred::find(&column, &keys)
+            });
+            match copy {
+                Some(copy) => {
+                    needed.insert(copy.column);
+                    let column = Expr::Column(Column::new_unqualified(copy.column));
+                    Ok(Transformed::new(column, true, TreeNodeRecursion::Jump))
+                }
+                None => Ok(Transformed::no(e)),
+            }
+        })
+        .ok()?
+        .data;
+    (!needed.is_empty()).then_some((rewritten, needed))
+}
+
+/// The column and keys of a struct field or map lookup with constant keys: `useridentity.arn`
+/// (`get_field`), `requestparameters['k']`, `element_at(requestparameters, 'k')`.
+fn nested_path(e: &Expr) -> Option<(String, Vec<String>)> {
+    let Expr::ScalarFunction(f) = e else {
+        return None;
+    };
+    if !matches!(f.name(), "get_field" | "element_at") || f.args.len() < 2 {
+        return None;
+    }
+    let keys = f.args[1..]
+        .iter()
+        .map(|k| match k {
+            Expr::Literal(
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::Utf8View(Some(s))
+                | ScalarValue::LargeUtf8(Some(s)),
+                _,
+            ) => Some(s.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    match &f.args[0] {
+        Expr::Column(c) => Some((c.name.clone(), keys)),
+        inner => {
+            let (column, mut outer) = nested_path(inner)?;
+            outer.extend(keys);
+            Some((column, outer))
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`schema`]: the event table's Arrow schema, CloudTrail Lake's columns in lowercase;
 //! - [`layout`]: where partitions, data files and lake metadata live under the lake root;
 //! - [`jsonmap`]: the rule that turns a JSON object into a `map<string,string>` column value;
+//! - [`shred`]: the flat copies of nested values that data files carry for file skipping;
 //! - [`awskey`]: parsing of the object keys and file names AWS delivers CloudTrail files under.
 //!
 //! The crate deliberately has no DataFusion or Parquet dependency, so that a tool which only
@@ -16,6 +17,7 @@ pub mod awskey;
 pub mod jsonmap;
 pub mod layout;
 pub mod schema;
+pub mod shred;
 
 pub use layout::{PartitionError, PartitionKey};
 pub use schema::{event_schema, table_schema};

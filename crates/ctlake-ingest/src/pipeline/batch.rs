@@ -9,7 +9,6 @@ use super::*;
 
 pub(super) struct Run<'a> {
     pub(super) store: &'a LakeStore,
-    pub(super) schema: SchemaRef,
     pub(super) id: String,
     pub(super) opts: &'a IngestOptions,
     /// Event id keys per partition, loaded from the lake when a partition is first touched.
@@ -65,7 +64,7 @@ impl Run<'_> {
             counts: CommitCounts::default(),
         };
         let mut results: Vec<FileResult> = Vec::new();
-        let (store, schema, run_id) = (self.store, self.schema.clone(), self.id.clone());
+        let (store, run_id) = (self.store, self.id.clone());
         let outcome: Result<f64> = std::thread::scope(|scope| {
             for _ in 0..self.opts.io_threads.max(1) {
                 let loaded_tx = loaded_tx.clone();
@@ -81,7 +80,7 @@ impl Run<'_> {
             drop(loaded_rx);
             // Encoding runs beside the decoders instead of stopping them, so both cores stay
             // busy while a flush is written.
-            let encoder = scope.spawn(move || encode_jobs(store, &schema, &run_id, job_rx));
+            let encoder = scope.spawn(move || encode_jobs(store, &run_id, job_rx));
             let received = || -> Result<()> {
                 for msg in rx {
                     match msg {
@@ -250,7 +249,7 @@ impl Run<'_> {
                 if keep_duplicates {
                     return Ok(());
                 }
-                rebase(self.store, &self.schema, &self.id, snap, theirs, r, report)
+                rebase(self.store, &self.id, snap, theirs, r, report)
             },
         )?;
         if rebased {
@@ -332,7 +331,6 @@ pub(super) fn take_coldest(state: &mut BatchState, keep: usize) -> Job {
 /// the jobs end or one fails. Returns the staged files and the seconds spent.
 pub(super) fn encode_jobs(
     store: &LakeStore,
-    schema: &SchemaRef,
     run_id: &str,
     jobs: Receiver<Job>,
 ) -> (Result<Vec<Staged>>, f64) {
@@ -343,7 +341,7 @@ pub(super) fn encode_jobs(
         let done: Vec<Result<Staged>> = job
             .into_par_iter()
             .map(|(key, batches)| {
-                let file = writer::encode(schema, &batches)?;
+                let file = writer::encode(&batches)?;
                 drop(batches);
                 manifest::stage(store, run_id, &key, file)
             })

@@ -9,7 +9,6 @@ use super::*;
 /// two runs over the same sources store every event once.
 pub(super) fn rebase(
     store: &LakeStore,
-    schema: &SchemaRef,
     run: &str,
     snap: &Snapshot,
     theirs: &[Commit],
@@ -40,7 +39,8 @@ pub(super) fn rebase(
         let mut batches = Vec::new();
         let mut dropped = 0u64;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
-        for batch in builder.build()? {
+        let mask = writer::event_columns(builder.parquet_schema());
+        for batch in builder.with_projection(mask).build()? {
             let batch = batch?;
             let ids = batch
                 .column_by_name(EVENT_ID)
@@ -73,7 +73,7 @@ pub(super) fn rebase(
         report.events_written -= dropped;
         report.duplicates += dropped;
         if !batches.is_empty() {
-            let file = writer::encode(schema, &batches)?;
+            let file = writer::encode(&batches)?;
             let staged = manifest::stage(store, run, &f.partition(), file)?;
             moves.push((staged.from.clone(), staged.entry.path.clone()));
             keep.push(staged.entry);

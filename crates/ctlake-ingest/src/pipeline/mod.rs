@@ -31,7 +31,6 @@ use std::time::Instant;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ctlake_schema::event_schema;
@@ -287,7 +286,6 @@ pub fn ingest(
     };
     let mut run = Run {
         store,
-        schema: event_schema(),
         id: uuid::Uuid::now_v7().to_string(),
         opts,
         dedup: FxHashMap::default(),
