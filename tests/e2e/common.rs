@@ -408,6 +408,21 @@ pub fn count_text(n: u64) -> String {
     out
 }
 
+/// What a Python script prints, run with `args` (an independent count or reading).
+pub fn python_args(script: &str, args: &[&Path]) -> String {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 is needed by the end-to-end tests");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Runs a Python script with `input` on its stdin and returns what it prints: the independent
 /// reader of what ctlake writes (csv, hashes).
 pub fn python_with_input(script: &str, input: &[u8]) -> String {

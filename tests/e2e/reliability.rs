@@ -277,16 +277,7 @@ fn a_detection_overridden_by_the_lake_is_announced_and_can_be_refused() {
 
 /// What a Python script prints (an independent count).
 fn python(script: &str) -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    python_args(script, &[])
 }
 
 /// A query whose `WHERE` is `terms` joined by `op`.

@@ -116,7 +116,7 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
 /// partition followed one `eventTime` and `eventjson` said another) and is rejected. Nesting
 /// beyond serde_json's 128 levels is refused here too, which is exactly what the `json_*`
 /// functions can read: no record is stored that they would see as NULL.
-fn duplicate_key(json: &str) -> Result<(), String> {
+pub(crate) fn duplicate_key(json: &str) -> Result<(), String> {
     struct Check {
         top: bool,
     }
@@ -757,7 +757,8 @@ impl Decoder {
                 event_like = true;
             }
         }
-        if let Err(why) = duplicate_key(json) {
+        // The byte scan where it can answer; serde where only a decoder can.
+        if let Err(why) = crate::keycheck::check(json).unwrap_or_else(|| duplicate_key(json)) {
             return Err(Reject::new(format!("record refused: {why}"), event_like));
         }
         let time = match time {

@@ -27,6 +27,7 @@ mod decode;
 mod error;
 mod framing;
 pub mod ingested;
+mod keycheck;
 pub mod lake;
 pub mod manifest;
 mod merge;

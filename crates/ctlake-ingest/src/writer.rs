@@ -131,6 +131,12 @@ pub fn writer_properties(schema: &SchemaRef, rows: usize) -> WriterProperties {
             nulls_first: false,
         }]))
         .set_created_by(format!("ctlake {}", env!("CARGO_PKG_VERSION")));
+    // Minimum and maximum of the whole event's text or of its hash prune nothing, and
+    // computing them compares every kilobyte-long value with the page's extremes.
+    for name in [EVENT_JSON, EVENT_JSON_CHECKSUM] {
+        props =
+            props.set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+    }
     // A filter per row group, started for that many distinct values (exact for eventid, an
     // upper bound for addresses); the writer folds each down to the values it saw.
     let ndv = rows.clamp(1, ROW_GROUP_ROWS) as u64;

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod aws;
+mod copies;
 pub mod dialect;
 pub mod display;
 mod error;
@@ -171,7 +172,13 @@ impl Lake {
             );
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
-        let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime.build_arc()?)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(copies::ReadCopies))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         functions::register(&ctx);
         // Scalar functions allocate outside the pool: the biggest ones are checked against
         // the same limit (4 GiB without one).

@@ -7,7 +7,7 @@
 //! `eventtime`, `awsregion`, `region` or `date` opens only the files that can match. Inside the
 //! files that remain, Parquet statistics and page indexes prune row groups and pages.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{
@@ -20,7 +20,6 @@ use ctlake_schema::schema::{AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_RE
 use ctlake_schema::shred::{self, SHREDDED};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
@@ -189,18 +188,22 @@ impl TableProvider for LakeTable {
     ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
         let files = self.prune(state, filters);
         let predicate = conjunction(filters.to_vec());
-        // Files carrying the flat copies a predicate can use are scanned with the predicate
-        // rewritten onto them (bloom filters, statistics); the others with it as written.
-        let rewritten = predicate.as_ref().and_then(onto_copies);
-        let (copied, plain): (Vec<FileEntry>, Vec<FileEntry>) = match &rewritten {
-            Some((_, needed)) => files
-                .into_iter()
-                .partition(|f| needed.iter().all(|n| f.copies.iter().any(|c| c == n))),
-            None => (Vec::new(), files),
-        };
+        // Files carrying the flat copies are scanned with them in the file schema: a predicate
+        // on a copied path is rewritten onto the copy (bloom filters, statistics), and
+        // `copies::ReadCopies` reads copied lookups from them. Older files are scanned as
+        // written.
+        let (copied, plain): (Vec<FileEntry>, Vec<FileEntry>) = files.into_iter().partition(|f| {
+            SHREDDED
+                .iter()
+                .all(|s| f.copies.iter().any(|c| c == s.column))
+        });
         let mut scans = Vec::new();
-        if let Some((expr, _)) = rewritten.filter(|_| !copied.is_empty()) {
-            scans.push(self.scan_files(state, copied, projection, Some(expr), true, limit)?);
+        if !copied.is_empty() {
+            let rewritten = predicate.as_ref().and_then(crate::copies::onto_copies);
+            let on_copies = rewritten
+                .map(|(expr, _)| expr)
+                .or_else(|| predicate.clone());
+            scans.push(self.scan_files(state, copied, projection, on_copies, true, limit)?);
         }
         if !plain.is_empty() || scans.is_empty() {
             scans.push(self.scan_files(state, plain, projection, predicate, false, limit)?);
@@ -306,63 +309,5 @@ impl LakeTable {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
-    }
-}
-
-/// `predicate` with every nested path that has a flat copy (`useridentity.arn`,
-/// `element_at(requestparameters, 'bucketName')`, `additionaleventdata['MFAUsed']`) replaced
-/// by the copy's column, and the copies it names; `None` when it names none. The copy holds
-/// exactly the path's value, so the rewritten predicate selects the same rows.
-fn onto_copies(predicate: &Expr) -> Option<(Expr, BTreeSet<&'static str>)> {
-    let mut needed = BTreeSet::new();
-    let rewritten = predicate
-        .clone()
-        .transform_down(|e| {
-            let copy = nested_path(&e).and_then(|(column, keys)| {
-                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                shred::find(&column, &keys)
-            });
-            match copy {
-                Some(copy) => {
-                    needed.insert(copy.column);
-                    let column = Expr::Column(Column::new_unqualified(copy.column));
-                    Ok(Transformed::new(column, true, TreeNodeRecursion::Jump))
-                }
-                None => Ok(Transformed::no(e)),
-            }
-        })
-        .ok()?
-        .data;
-    (!needed.is_empty()).then_some((rewritten, needed))
-}
-
-/// The column and keys of a struct field or map lookup with constant keys: `useridentity.arn`
-/// (`get_field`), `requestparameters['k']`, `element_at(requestparameters, 'k')`.
-fn nested_path(e: &Expr) -> Option<(String, Vec<String>)> {
-    let Expr::ScalarFunction(f) = e else {
-        return None;
-    };
-    if !matches!(f.name(), "get_field" | "element_at") || f.args.len() < 2 {
-        return None;
-    }
-    let keys = f.args[1..]
-        .iter()
-        .map(|k| match k {
-            Expr::Literal(
-                ScalarValue::Utf8(Some(s))
-                | ScalarValue::Utf8View(Some(s))
-                | ScalarValue::LargeUtf8(Some(s)),
-                _,
-            ) => Some(s.clone()),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
-    match &f.args[0] {
-        Expr::Column(c) => Some((c.name.clone(), keys)),
-        inner => {
-            let (column, mut outer) = nested_path(inner)?;
-            outer.extend(keys);
-            Some((column, outer))
-        }
     }
 }

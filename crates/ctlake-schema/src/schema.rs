@@ -201,16 +201,23 @@ pub fn table_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let mut fields: Vec<Field> = event_schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.push(Field::new(PARTITION_REGION, DataType::Utf8, false));
-            fields.push(Field::new(PARTITION_DATE, DataType::Date32, false));
-            Arc::new(Schema::new(fields))
+            event_fields_then([
+                Field::new(PARTITION_REGION, DataType::Utf8, false),
+                Field::new(PARTITION_DATE, DataType::Date32, false),
+            ])
         })
         .clone()
+}
+
+/// The event columns followed by `extra`.
+pub(crate) fn event_fields_then(extra: impl IntoIterator<Item = Field>) -> SchemaRef {
+    let mut fields: Vec<Field> = event_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(extra);
+    Arc::new(Schema::new(fields))
 }
 
 #[cfg(test)]

@@ -15,11 +15,9 @@
 //! every file written by one version has the same columns; the commit log records which copies
 //! each file carries, so files written before a path was added are read without one.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
-
-use crate::schema::event_schema;
+use arrow_schema::{DataType, Field, SchemaRef};
 
 /// Where a copied value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,17 +97,11 @@ pub fn file_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let mut fields: Vec<Field> = event_schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-            fields.extend(
+            crate::schema::event_fields_then(
                 SHREDDED
                     .iter()
                     .map(|s| Field::new(s.column, DataType::Utf8, true)),
-            );
-            Arc::new(Schema::new(fields))
+            )
         })
         .clone()
 }
@@ -117,6 +109,7 @@ pub fn file_schema() -> SchemaRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::event_schema;
 
     /// Every path names a string (or string-valued map) in the event schema, and no copy's
     /// name clashes with a column, case-insensitively (Athena and Hive fold case).

@@ -80,8 +80,42 @@ fn matches_per_row(
     Ok(eq(children, &wanted)?)
 }
 
+/// `element_at(map, 'key')` with a constant string key, the usual lookup
+/// (`requestparameters['bucketName']`): each row's entries are compared with the key's bytes
+/// in place, instead of lining a copy of the key up with every entry.
+fn map_value_for_constant_key(map: &arrow::array::MapArray, key: &str) -> Option<ArrayRef> {
+    let keys = map
+        .keys()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()?;
+    let offsets = map.value_offsets();
+    let picks: UInt32Array = (0..map.len())
+        .map(|row| {
+            if map.is_null(row) {
+                return None;
+            }
+            (offsets[row] as usize..offsets[row + 1] as usize)
+                .find(|&i| keys.is_valid(i) && keys.value(i) == key)
+                .map(|i| i as u32)
+        })
+        .collect();
+    take(map.values().as_ref(), &picks, None).ok()
+}
+
 pub(super) fn element_at(args: &[ColumnarValue], rows: usize) -> Result<ColumnarValue> {
     let container = array(&args[0], rows)?;
+    if let (
+        DataType::Map(..),
+        ColumnarValue::Scalar(
+            datafusion::common::ScalarValue::Utf8(Some(key))
+            | datafusion::common::ScalarValue::Utf8View(Some(key))
+            | datafusion::common::ScalarValue::LargeUtf8(Some(key)),
+        ),
+    ) = (container.data_type(), &args[1])
+        && let Some(values) = map_value_for_constant_key(as_map_array(&container)?, key)
+    {
+        return Ok(ColumnarValue::Array(values));
+    }
     let key = array(&args[1], rows)?;
     let mut picks: Vec<Option<u32>> = Vec::with_capacity(rows);
     let values = match container.data_type() {

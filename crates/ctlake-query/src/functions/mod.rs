@@ -265,6 +265,21 @@ impl ScalarUDFImpl for TrinoFn {
         &self.name
     }
 
+    fn placement(
+        &self,
+        args: &[datafusion::logical_expr::ExpressionPlacement],
+    ) -> datafusion::logical_expr::ExpressionPlacement {
+        use datafusion::logical_expr::ExpressionPlacement as P;
+        // `element_at(column, 'key')` moves into the scan as `get_field` does, where
+        // `copies::ReadCopies` can read a copied key's column instead of the whole map.
+        match (&self.kind, args) {
+            (Kind::ElementAt, [P::Column | P::MoveTowardsLeafNodes, P::Literal]) => {
+                P::MoveTowardsLeafNodes
+            }
+            _ => P::KeepInPlace,
+        }
+    }
+
     fn aliases(&self) -> &[String] {
         &self.aliases
     }
