@@ -13,7 +13,6 @@
 //! Both apply only to scans of files that carry the copies (see `table::LakeTable::scan`), and
 //! a copy holds exactly the path's value in each row, so answers are unchanged.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use ctlake_schema::shred;
@@ -54,16 +53,14 @@ fn copy_of(column: &str, keys: &[String]) -> Option<&'static shred::Shred> {
 
 /// `predicate` with every nested path that has a flat copy (`useridentity.arn`,
 /// `element_at(requestparameters, 'bucketName')`, `additionaleventdata['MFAUsed']`) replaced
-/// by the copy's column, and the copies it names; `None` when it names none. The copy holds
-/// exactly the path's value, so the rewritten predicate selects the same rows.
-pub(crate) fn onto_copies(predicate: &Expr) -> Option<(Expr, BTreeSet<&'static str>)> {
-    let mut needed = BTreeSet::new();
+/// by the copy's column; `None` when it names none. The copy holds exactly the path's value,
+/// so the rewritten predicate selects the same rows.
+pub(crate) fn onto_copies(predicate: &Expr) -> Option<Expr> {
     let rewritten = predicate
         .clone()
         .transform_down(|e| {
             match logical_path(&e).and_then(|(column, keys)| copy_of(&column, &keys)) {
                 Some(copy) => {
-                    needed.insert(copy.column);
                     let column =
                         Expr::Column(datafusion::common::Column::new_unqualified(copy.column));
                     Ok(Transformed::new(column, true, TreeNodeRecursion::Jump))
@@ -71,9 +68,8 @@ pub(crate) fn onto_copies(predicate: &Expr) -> Option<(Expr, BTreeSet<&'static s
                 None => Ok(Transformed::no(e)),
             }
         })
-        .ok()?
-        .data;
-    (!needed.is_empty()).then_some((rewritten, needed))
+        .ok()?;
+    rewritten.transformed.then_some(rewritten.data)
 }
 
 /// The column and keys of a struct field or map lookup with constant keys: `useridentity.arn`

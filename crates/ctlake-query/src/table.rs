@@ -5,7 +5,9 @@
 //! table. The log also records each file's partition and event time range, so a scan prunes
 //! files with DataFusion's own [`PruningPredicate`] before opening any: a predicate on
 //! `eventtime`, `awsregion`, `region` or `date` opens only the files that can match. Inside the
-//! files that remain, Parquet statistics and page indexes prune row groups and pages.
+//! files that remain, Parquet statistics and page indexes prune row groups and pages, and
+//! bloom filters do for `eventid`, `sourceipaddress` and the flat copies of nested values
+//! (a predicate on `useridentity.arn` is rewritten onto its copy, see the `copies` module).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -199,9 +201,9 @@ impl TableProvider for LakeTable {
         });
         let mut scans = Vec::new();
         if !copied.is_empty() {
-            let rewritten = predicate.as_ref().and_then(crate::copies::onto_copies);
-            let on_copies = rewritten
-                .map(|(expr, _)| expr)
+            let on_copies = predicate
+                .as_ref()
+                .and_then(crate::copies::onto_copies)
                 .or_else(|| predicate.clone());
             scans.push(self.scan_files(state, copied, projection, on_copies, true, limit)?);
         }
