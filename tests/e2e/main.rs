@@ -8,6 +8,7 @@ mod compact;
 mod compat;
 mod corpora;
 mod crash;
+mod ddl;
 mod formats;
 mod insights;
 mod query;

@@ -7,6 +7,7 @@
 //! - [`layout`]: where partitions, data files and lake metadata live under the lake root;
 //! - [`jsonmap`]: the rule that turns a JSON object into a `map<string,string>` column value;
 //! - [`shred`]: the flat copies of nested values that data files carry for file skipping;
+//! - [`ddl`]: the table as Athena, Trino, Spark and DuckDB declare it;
 //! - [`awskey`]: parsing of the object keys and file names AWS delivers CloudTrail files under.
 //!
 //! The crate deliberately has no DataFusion or Parquet dependency, so that a tool which only
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod awskey;
+pub mod ddl;
 pub mod jsonmap;
 pub mod layout;
 pub mod schema;

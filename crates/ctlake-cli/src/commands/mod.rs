@@ -2,6 +2,7 @@
 //! command is a new module here and one arm of [`Command`].
 
 pub mod compact;
+pub mod ddl;
 pub mod generate;
 pub mod info;
 pub mod ingest;
@@ -65,6 +66,9 @@ pub enum Command {
     /// detections over what each commit added, and deliver each alert once (file, stdout,
     /// webhooks). Ctrl-C or SIGTERM finish the current step and exit 0.
     Watch(watch::Args),
+    /// Print the lake's table definition for Athena (with partition projection), Trino, Spark
+    /// or DuckDB, so those engines read the same files.
+    Ddl(ddl::Args),
     /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
     Generate(generate::Args),
 }
@@ -87,6 +91,7 @@ impl Command {
             Self::Insights(a) => a.run(global),
             Self::Validate(a) => a.run(global),
             Self::Watch(a) => a.run(global),
+            Self::Ddl(a) => a.run(global),
             Self::Generate(a) => a.run(global),
         }
     }
