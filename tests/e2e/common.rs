@@ -133,6 +133,32 @@ pub fn expected(sources: &[&Path]) -> Expected {
     }
 }
 
+impl Expected {
+    /// Events per region, summed over the partitions.
+    pub fn by_region(&self) -> BTreeMap<String, u64> {
+        let mut want: BTreeMap<String, u64> = BTreeMap::new();
+        for (part, n) in &self.partitions {
+            let region = part
+                .split('/')
+                .next()
+                .unwrap()
+                .trim_start_matches("region=");
+            *want.entry(region.to_string()).or_default() += n;
+        }
+        want
+    }
+}
+
+/// `name,count` lines as a map.
+pub fn counts<'a>(lines: impl Iterator<Item = &'a str>) -> BTreeMap<String, u64> {
+    lines
+        .map(|l| {
+            let (name, n) = l.rsplit_once(',').unwrap();
+            (name.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
 /// Every Parquet file a plain directory reader (DuckDB, Spark) sees under the table.
 pub fn table_files(lake: &Path) -> Vec<PathBuf> {
     files_under(&lake.join("cloudtrail"))

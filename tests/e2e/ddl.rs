@@ -1,7 +1,5 @@
 //! `ctlake ddl`: the table definition other engines read the lake with.
 
-use std::collections::BTreeMap;
-
 use crate::common::*;
 
 /// DuckDB runs the view `ctlake ddl --engine duckdb` prints: it has the table's columns (no
@@ -27,22 +25,7 @@ fn duckdb_reads_the_lake_through_the_printed_view() {
     let mut lines = out.lines();
     let header = query_as(&lake, "csv", "SELECT * FROM cloudtrail LIMIT 0");
     assert_eq!(lines.next(), header.lines().next());
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (part, n) in &expected.partitions {
-        let region = part
-            .split('/')
-            .next()
-            .unwrap()
-            .trim_start_matches("region=");
-        *want.entry(region.to_string()).or_default() += n;
-    }
-    let got: BTreeMap<String, u64> = lines
-        .map(|l| {
-            let (region, n) = l.split_once(',').unwrap();
-            (region.to_string(), n.parse().unwrap())
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(counts(lines), expected.by_region());
 }
 
 /// Athena's and Trino's definitions need the lake's S3 location; a local lake without

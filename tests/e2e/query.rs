@@ -1,7 +1,5 @@
 //! `ctlake query` over the bundled sample, against the independent Python reader.
 
-use std::collections::BTreeMap;
-
 use crate::common::*;
 
 fn query(lake: &std::path::Path, args: &[&str]) -> Run {
@@ -24,25 +22,7 @@ fn counts_by_region_match_the_sources() {
             "SELECT region, count(*) AS n FROM cloudtrail GROUP BY region ORDER BY region",
         ],
     );
-    let mut want: BTreeMap<String, u64> = BTreeMap::new();
-    for (part, n) in &expected.partitions {
-        let region = part
-            .split('/')
-            .next()
-            .unwrap()
-            .trim_start_matches("region=");
-        *want.entry(region.to_string()).or_default() += n;
-    }
-    let got: BTreeMap<String, u64> = r
-        .stdout
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (region, n) = l.split_once(',').unwrap();
-            (region.to_string(), n.parse().unwrap())
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(counts(r.stdout.lines().skip(1)), expected.by_region());
 }
 
 #[test]

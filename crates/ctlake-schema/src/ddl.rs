@@ -6,7 +6,7 @@
 //! partitions are found without a crawler or `MSCK REPAIR TABLE`. The flat copies
 //! ([`crate::shred`]) are left out: they are ctlake's, for skipping files.
 
-use arrow_schema::DataType;
+use arrow_schema::{DataType, TimeUnit};
 use chrono::NaiveDate;
 
 use crate::schema::{PARTITION_DATE, PARTITION_REGION, event_schema};
@@ -170,12 +170,38 @@ fn hive_type(t: &DataType) -> String {
     }
 }
 
-/// Trino's spelling of a column type.
-fn trino_type(t: &DataType) -> String {
+/// Trino's name for a type, as `typeof` prints it and a Trino table declares it.
+pub fn trino_type(t: &DataType) -> String {
     match t {
-        DataType::Utf8 => "varchar".into(),
+        DataType::Null => "unknown".into(),
         DataType::Boolean => "boolean".into(),
-        DataType::Timestamp(..) => "timestamp(6)".into(),
+        DataType::Int8 => "tinyint".into(),
+        DataType::Int16 => "smallint".into(),
+        DataType::Int32 => "integer".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
+        DataType::Float16 | DataType::Float32 => "real".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
+        DataType::Binary | DataType::BinaryView | DataType::LargeBinary => "varbinary".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(unit, tz) => {
+            let p = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            match tz {
+                Some(_) => format!("timestamp({p}) with time zone"),
+                None => format!("timestamp({p})"),
+            }
+        }
+        DataType::Interval(_) | DataType::Duration(_) => "interval day to second".into(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            format!("array({})", trino_type(f.data_type()))
+        }
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) if kv.len() == 2 => format!(
                 "map({}, {})",
@@ -184,15 +210,13 @@ fn trino_type(t: &DataType) -> String {
             ),
             other => trino_type(other),
         },
-        DataType::Struct(fields) => format!(
-            "row({})",
-            fields
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields
                 .iter()
-                .map(|f| format!("\"{}\" {}", f.name(), trino_type(f.data_type())))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        DataType::List(item) => format!("array({})", trino_type(item.data_type())),
+                .map(|f| format!("{} {}", f.name(), trino_type(f.data_type())))
+                .collect();
+            format!("row({})", inner.join(", "))
+        }
         other => other.to_string().to_lowercase(),
     }
 }

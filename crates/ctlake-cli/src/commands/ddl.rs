@@ -202,10 +202,7 @@ mod tests {
             columns[columns.len() - 1]
                 .contains("partition_projection_range = ARRAY['2026-11-10', 'NOW']")
         );
-        assert!(
-            sql.contains("\"useridentity\" row(\"type\" varchar, "),
-            "{sql}"
-        );
+        assert!(sql.contains("\"useridentity\" row(type varchar, "), "{sql}");
         assert!(
             sql.contains("\"requestparameters\" map(varchar, varchar)"),
             "{sql}"

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, Int64Builder, ListBuilder, StringBuilder};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ColumnarValue;
@@ -12,55 +12,9 @@ use regex::Regex;
 
 use super::{array, constant_str};
 
-/// Trino's name for a type.
+/// Trino's name for a type (the table contract's spelling, shared with `ctlake ddl`).
 pub(crate) fn trino_type(t: &DataType) -> String {
-    match t {
-        DataType::Null => "unknown".into(),
-        DataType::Boolean => "boolean".into(),
-        DataType::Int8 => "tinyint".into(),
-        DataType::Int16 => "smallint".into(),
-        DataType::Int32 => "integer".into(),
-        DataType::Int64 => "bigint".into(),
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => "bigint".into(),
-        DataType::Float16 | DataType::Float32 => "real".into(),
-        DataType::Float64 => "double".into(),
-        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p},{s})"),
-        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => "varchar".into(),
-        DataType::Binary | DataType::BinaryView | DataType::LargeBinary => "varbinary".into(),
-        DataType::Date32 | DataType::Date64 => "date".into(),
-        DataType::Timestamp(unit, tz) => {
-            let p = match unit {
-                TimeUnit::Second => 0,
-                TimeUnit::Millisecond => 3,
-                TimeUnit::Microsecond => 6,
-                TimeUnit::Nanosecond => 9,
-            };
-            match tz {
-                Some(_) => format!("timestamp({p}) with time zone"),
-                None => format!("timestamp({p})"),
-            }
-        }
-        DataType::Interval(_) | DataType::Duration(_) => "interval day to second".into(),
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
-            format!("array({})", trino_type(f.data_type()))
-        }
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) if kv.len() == 2 => format!(
-                "map({}, {})",
-                trino_type(kv[0].data_type()),
-                trino_type(kv[1].data_type())
-            ),
-            other => trino_type(other),
-        },
-        DataType::Struct(fields) => {
-            let inner: Vec<String> = fields
-                .iter()
-                .map(|f| format!("{} {}", f.name(), trino_type(f.data_type())))
-                .collect();
-            format!("row({})", inner.join(", "))
-        }
-        other => other.to_string().to_lowercase(),
-    }
+    ctlake_schema::ddl::trino_type(t)
 }
 
 pub(super) fn type_of(t: &DataType) -> ColumnarValue {
