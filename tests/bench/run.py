@@ -185,6 +185,13 @@ def read_floor(corpus, cold):
     return time.perf_counter() - start
 
 
+def logged_records(lake):
+    """Records the lake's commits read (stored, duplicates and rejects), from its log."""
+    log = os.path.join(lake, "_ctlake", "log")
+    entries = [json.load(open(os.path.join(log, n))) for n in os.listdir(log)]
+    return sum(e["counts"]["events"] + e["counts"]["duplicates"] + e["counts"]["rejects"] for e in entries)
+
+
 def tree_bytes(path, suffix=""):
     total = 0
     for root, _, names in os.walk(path):
@@ -269,9 +276,7 @@ def main():
         ct_times.append(s)
         ct_rss.append(rss)
     info = json.loads(subprocess.run([CTLAKE, "info", "--json", "--lake", lake], check=True, capture_output=True).stdout)
-    log = os.path.join(lake, "_ctlake", "log")
-    entries = [json.load(open(os.path.join(log, n))) for n in os.listdir(log)]
-    records = sum(e["counts"]["events"] + e["counts"]["duplicates"] + e["counts"]["rejects"] for e in entries)
+    records = logged_records(lake)
     ct_lake_bytes = tree_bytes(os.path.join(lake, "cloudtrail"), ".parquet")
 
     dk_times, dk_rss, dk_bytes, dk_stopped = [], [], None, None
@@ -363,9 +368,7 @@ def small_files(args, cold):
             drop_caches()
         s, _ = run_measured([CTLAKE, "ingest", "--quiet", "--lake", lake, corpus], cpu=cpu)
         times.append(s)
-    log = os.path.join(lake, "_ctlake", "log")
-    entries = [json.load(open(os.path.join(log, n))) for n in os.listdir(log)]
-    records = sum(e["counts"]["events"] + e["counts"]["duplicates"] + e["counts"]["rejects"] for e in entries)
+    records = logged_records(lake)
     shutil.rmtree(lake, ignore_errors=True)
     floors = []
     for _ in range(runs):

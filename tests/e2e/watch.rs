@@ -220,6 +220,14 @@ fn spec(dir: &Path) -> PathBuf {
     spec
 }
 
+/// A watcher's places under `dir`: the (empty) delivery folder, the lake, the alerts file and
+/// the detections spec.
+fn places(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let src = dir.join("in");
+    std::fs::create_dir_all(&src).unwrap();
+    (src, dir.join("lake"), dir.join("alerts.jsonl"), spec(dir))
+}
+
 fn ids_in_file(alerts: &Path) -> Vec<String> {
     std::fs::read_to_string(alerts)
         .unwrap_or_default()
@@ -264,11 +272,7 @@ fn a_watcher_follows_deliveries_and_alerts_each_detection_once() {
         &late.join("AWSLogs/111122223333/CloudTrail/us-east-1/2025/01/15/111122223333_CloudTrail_us-east-1_20250115T0805Z_late.json.gz"),
         &format!("{{\"Records\":[{stop}]}}"),
     );
-    let src = dir.path().join("in");
-    std::fs::create_dir_all(&src).unwrap();
-    let lake = dir.path().join("lake");
-    let alerts = dir.path().join("alerts.jsonl");
-    let spec = spec(dir.path());
+    let (src, lake, alerts, spec) = places(dir.path());
     let hook = Receiver::start(3);
     let parts = batches(&generated, 3);
 
@@ -382,11 +386,7 @@ fn killed_watchers_lose_no_alert_and_check_no_event_twice() {
             "11",
         ],
     );
-    let src = dir.path().join("in");
-    std::fs::create_dir_all(&src).unwrap();
-    let lake = dir.path().join("lake");
-    let alerts = dir.path().join("alerts.jsonl");
-    let spec = spec(dir.path());
+    let (src, lake, alerts, spec) = places(dir.path());
     let hook = Receiver::start(0);
     let parts = batches(&generated, 4);
     for (i, part) in parts.iter().enumerate() {

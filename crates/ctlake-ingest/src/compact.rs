@@ -311,7 +311,7 @@ mod tests {
             min_time_us: min,
             max_time_us: max,
             sha256: None,
-            copies: Vec::new(),
+            copies: 0,
         }
     }
 

@@ -377,7 +377,7 @@ pub(crate) fn stage(
             max_time_us: file.max_time,
             sha256,
             // Both writers (`writer::encode`, compaction) add every copy.
-            copies: ctlake_schema::shred::names(),
+            copies: ctlake_schema::shred::VERSION,
         },
     })
 }
@@ -531,7 +531,7 @@ mod tests {
                     min_time_us: 0,
                     max_time_us: 0,
                     sha256: None,
-                    copies: Vec::new(),
+                    copies: 0,
                 })
                 .collect(),
             remove: vec![],

@@ -275,7 +275,7 @@ mod tests {
             min_time_us: sorted.first().map_or(0, |r| r.0),
             max_time_us: sorted.last().map_or(0, |r| r.0),
             sha256: None,
-            copies: Vec::new(),
+            copies: 0,
         }
     }
 

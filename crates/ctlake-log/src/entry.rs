@@ -62,10 +62,14 @@ pub struct FileEntry {
     /// Parquet writer ctlake uses (parquet 59) cannot write them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// The flat copies of nested values the file carries (`ctlake_schema::shred`), by column
-    /// name; none in files written before they existed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub copies: Vec<String>,
+    /// The version of the set of flat copies of nested values the file carries
+    /// (`ctlake_schema::shred::VERSION`); 0, and not written, for files from before them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub copies: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl FileEntry {

@@ -166,7 +166,7 @@ fn read_copies(
     };
     let table_schema = source.table_schema();
     // Only the scans `LakeTable` makes over files that carry the copies.
-    if table_schema.file_schema().fields().len() != shred::file_schema().fields().len() {
+    if **table_schema.file_schema() != *shred::file_schema() {
         return Ok(None);
     }
     let Some(projection) = source.projection() else {
@@ -195,7 +195,7 @@ fn read_copies(
     // A new source over the same table schema (its projection starts as every column, so
     // the rewritten projection replaces rather than composes), with the same predicate and
     // the scan statistics `LakeTable` recorded on the old one.
-    let mut fresh = ParquetSource::new(table_schema.clone()).with_enable_page_index(true);
+    let mut fresh = crate::table::parquet_source(table_schema.clone());
     if let Some(predicate) = source.filter() {
         fresh = fresh.with_predicate(predicate);
     }

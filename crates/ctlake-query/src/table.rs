@@ -109,6 +109,11 @@ impl LakeTable {
     }
 }
 
+/// The Parquet source of every scan of the table (and of `copies::ReadCopies`' rebuilt ones).
+pub(crate) fn parquet_source(table_schema: TableSchema) -> ParquetSource {
+    ParquetSource::new(table_schema).with_enable_page_index(true)
+}
+
 /// A date as Arrow's `Date32`: days since 1970-01-01.
 fn epoch_days(date: chrono::NaiveDate) -> i32 {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
@@ -194,11 +199,8 @@ impl TableProvider for LakeTable {
         // on a copied path is rewritten onto the copy (bloom filters, statistics), and
         // `copies::ReadCopies` reads copied lookups from them. Older files are scanned as
         // written.
-        let (copied, plain): (Vec<FileEntry>, Vec<FileEntry>) = files.into_iter().partition(|f| {
-            SHREDDED
-                .iter()
-                .all(|s| f.copies.iter().any(|c| c == s.column))
-        });
+        let (copied, plain): (Vec<FileEntry>, Vec<FileEntry>) =
+            files.into_iter().partition(|f| f.copies == shred::VERSION);
         let mut scans = Vec::new();
         if !copied.is_empty() {
             let on_copies = predicate
@@ -276,7 +278,7 @@ impl LakeTable {
         let table_schema = TableSchema::builder(Arc::clone(&file_schema))
             .with_table_partition_cols(partition_cols)
             .build();
-        let mut source = ParquetSource::new(table_schema.clone()).with_enable_page_index(true);
+        let mut source = parquet_source(table_schema.clone());
         // On the source's metrics, which its clones share and the scan's node reports.
         for (name, value) in scanned {
             MetricBuilder::new(source.metrics())

@@ -12,8 +12,8 @@
 //! The copies come after the event columns, so a reader that takes the event columns by name
 //! (DuckDB's `read_parquet`, Athena with the lake's DDL) sees the plain table; their names start
 //! with `_ct_`. The set is fixed and known to the contract (rather than picked per file) so that
-//! every file written by one version has the same columns; the commit log records which copies
-//! each file carries, so files written before a path was added are read without one.
+//! every file written by one version has the same columns; the commit log records which version
+//! of the set each file carries, so files written before a path was added are read without one.
 
 use std::sync::OnceLock;
 
@@ -87,10 +87,10 @@ pub fn find(column: &str, keys: &[&str]) -> Option<&'static Shred> {
     })
 }
 
-/// The names of all copies, as recorded in the commit log for files that carry them.
-pub fn names() -> Vec<String> {
-    SHREDDED.iter().map(|s| s.column.to_string()).collect()
-}
+/// The version of [`SHREDDED`], recorded in the commit log for each file that carries it. A
+/// change to the set (a path added) takes the next number; files with an older one are read
+/// without their copies.
+pub const VERSION: u32 = 1;
 
 /// The schema of a data file: the event columns, then the flat copies (plain strings).
 pub fn file_schema() -> SchemaRef {

@@ -81,24 +81,22 @@ mod tests {
     use datafusion::sql::sqlparser::dialect::{Dialect, SparkSqlDialect};
     use datafusion::sql::sqlparser::parser::Parser;
 
-    fn target() -> (Vec<String>, chrono::NaiveDate) {
-        (
-            vec!["eu-west-1".to_string(), "us-east-1".to_string()],
-            chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(),
+    /// The definition for `engine` of a lake at `location` with two regions from 2026-11-10.
+    fn ddl_sql(engine: Engine, location: &str) -> String {
+        let regions = ["eu-west-1".to_string(), "us-east-1".to_string()];
+        ddl::table_ddl(
+            engine,
+            &Target {
+                table: "cloudtrail",
+                location,
+                regions: &regions,
+                first_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(),
+            },
         )
     }
 
     fn parses(engine: Engine, dialect: &dyn Dialect) -> Vec<String> {
-        let (regions, first_date) = target();
-        let sql = ddl::table_ddl(
-            engine,
-            &Target {
-                table: "cloudtrail",
-                location: "s3://bucket/lakes/main",
-                regions: &regions,
-                first_date,
-            },
-        );
+        let sql = ddl_sql(engine, "s3://bucket/lakes/main");
         let statements = Parser::parse_sql(dialect, &sql).unwrap_or_else(|e| panic!("{e}\n{sql}"));
         statements.iter().map(|s| s.to_string()).collect()
     }
@@ -133,16 +131,7 @@ mod tests {
     /// so Spark's DDL is checked by its shape, like Trino's below.
     #[test]
     fn spark_ddl_has_every_column_and_the_partitions() {
-        let (regions, first_date) = target();
-        let sql = ddl::table_ddl(
-            Engine::Spark,
-            &Target {
-                table: "cloudtrail",
-                location: "/data/lake",
-                regions: &regions,
-                first_date,
-            },
-        );
+        let sql = ddl_sql(Engine::Spark, "/data/lake");
         let columns: Vec<&str> = sql.lines().filter(|l| l.starts_with("  `")).collect();
         let schema = ctlake_schema::event_schema();
         assert_eq!(columns.len(), schema.fields().len() + 2);
@@ -169,16 +158,7 @@ mod tests {
     /// column once, parentheses balanced, the partition columns last with their projection.
     #[test]
     fn trino_ddl_has_every_column_and_the_projection() {
-        let (regions, first_date) = target();
-        let sql = ddl::table_ddl(
-            Engine::Trino,
-            &Target {
-                table: "cloudtrail",
-                location: "s3://bucket/lakes/main",
-                regions: &regions,
-                first_date,
-            },
-        );
+        let sql = ddl_sql(Engine::Trino, "s3://bucket/lakes/main");
         let depth = sql.chars().try_fold(0i32, |d, c| match c {
             '(' => Some(d + 1),
             ')' => (d > 0).then(|| d - 1),
