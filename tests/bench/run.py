@@ -15,6 +15,9 @@ What it measures, each as the median of --runs runs:
 - S3 (with --moto PATH to a `moto_server`, or `--s3` to find it on PATH): the corpus uploaded to
   a loopback S3 server, then ingested from it into an S3 lake and into a local one (objects/s,
   events/s), and a no-op re-run (seconds, requests);
+- with --cluster: the same query suite locally and on a loopback Ballista cluster (`ctlake
+  cluster`: a scheduler and two executors on this machine), each result compared, with the
+  cluster's overhead per query;
 - query latency: a suite of a dozen queries (point lookups, one-day and whole-lake
   aggregations, map lookups, top-N), each run as a whole process by `ctlake query` and by
   DuckDB (Python, `read_parquet` over the same lake files with hive partitioning); both must
@@ -241,6 +244,8 @@ def main():
     ap.add_argument("--moto", help="the moto_server to use for --s3 (default: on PATH)")
     ap.add_argument("--small-events", type=int, default=100_000,
                     help="events of the small-file case (about 2.6 per file, as quiet regions deliver); 0 skips it")
+    ap.add_argument("--cluster", action="store_true",
+                    help="also run the query suite on a loopback two-executor cluster (ctlake cluster) and show its overhead")
     ap.add_argument("--warm", action="store_true",
                     help="do not empty the page cache before each ingest (by default it is, when running as root)")
     args = ap.parse_args()
@@ -262,6 +267,8 @@ def main():
     lake = os.path.join(args.work, "lake")
     if args.skip_ingest:
         print_queries(lake, args)
+        if args.cluster:
+            cluster_queries(lake, args)
         return
     ingest_runs = args.ingest_runs or args.runs
     # Every ingest (ctlake's and DuckDB's) starts with the corpus out of the page cache, unless
@@ -347,6 +354,72 @@ def main():
     print(f"ctlake runs (s): {', '.join(f'{t:.2f}' for t in ct_times)}"
           + (f"; DuckDB runs (s): {', '.join(f'{t:.2f}' for t in dk_times)}" if dk_times else ""))
     print_queries(lake, args)
+    if args.cluster:
+        cluster_queries(lake, args)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port):
+    import socket
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listens on {port}")
+
+
+def cluster_queries(lake, args):
+    """The query suite here and on a scheduler with two executors on this machine."""
+    work = tempfile.mkdtemp(prefix="ctlake-cluster-")
+    port = free_port()
+    procs = [subprocess.Popen([CTLAKE, "cluster", "scheduler", "--bind", f"127.0.0.1:{port}"],
+                              stderr=subprocess.DEVNULL)]
+    try:
+        wait_port(port)
+        for i in range(2):
+            flight, grpc = free_port(), free_port()
+            procs.append(subprocess.Popen(
+                [CTLAKE, "cluster", "executor", "--scheduler", f"127.0.0.1:{port}", "--bind", f"127.0.0.1:{flight}",
+                 "--grpc-bind", f"127.0.0.1:{grpc}", "--work-dir", os.path.join(work, str(i))],
+                stderr=subprocess.DEVNULL))
+            wait_port(flight)
+            wait_port(grpc)
+        url = f"df://127.0.0.1:{port}"
+        print()
+        print(f"queries on a loopback cluster (1 scheduler, 2 executors of {os.cpu_count()} task slots, "
+              f"this machine's {os.cpu_count()} cores), whole process, median of {args.runs} runs")
+        print()
+        print("| query | rows | here (s) | cluster (s) | overhead (s) |")
+        print("|---|---|---|---|---|")
+        overheads = []
+        for name, ct_sql, _ in query_suite(lake):
+            here, there = [], []
+            for _ in range(args.runs):
+                s, out_here = timed([CTLAKE, "query", "--lake", lake, "--format", "csv", ct_sql])
+                here.append(s)
+                s, out_there = timed([CTLAKE, "query", "--lake", lake, "--cluster", url, "--format", "csv", ct_sql])
+                there.append(s)
+                if sorted(out_here.splitlines()) != sorted(out_there.splitlines()):
+                    sys.exit(f"{name}: the cluster's result differs from the local one")
+            h, t = statistics.median(here), statistics.median(there)
+            overheads.append(t - h)
+            print(f"| {name} | {len(out_here.splitlines()) - 1:,} | {h:.3f} | {t:.3f} | {t - h:+.3f} |")
+        print(f"| **median** | | | | {statistics.median(overheads):+.3f} |")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def small_files(args, cold):

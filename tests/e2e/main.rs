@@ -3,6 +3,7 @@
 //! the same files, DuckDB reading the lake).
 
 mod bad_input;
+mod cluster;
 mod common;
 mod compact;
 mod compat;

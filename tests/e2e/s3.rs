@@ -9,11 +9,11 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
@@ -54,11 +54,7 @@ impl S3Server {
             );
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("access.log");
         let child = Command::new(&moto)
@@ -68,14 +64,7 @@ impl S3Server {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", moto.display()));
         let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_port(port, "moto_server");
         Some(Self {
             child,
             endpoint,
@@ -832,11 +821,7 @@ fn s3_errors_are_one_clear_line() {
     );
 
     // An endpoint that does not answer.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut c = s3.command();
     c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
         .env("CTLAKE_S3_MAX_RETRIES", "1");

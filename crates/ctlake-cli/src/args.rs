@@ -33,6 +33,22 @@ pub struct GlobalArgs {
     /// [default: half the machine's memory]
     #[arg(long, global = true, env = "CTLAKE_MEMORY_LIMIT", value_name = "SIZE", value_parser = memory_limit)]
     pub memory_limit: Option<MemoryLimit>,
+    /// Run queries (query, shell, lookup, report, insights, watch's detections) on a
+    /// Ballista cluster started with `ctlake cluster`: its scheduler's address. Planning stays
+    /// here; a query the cluster cannot run fails, it never runs here instead.
+    #[arg(long, global = true, env = "CTLAKE_CLUSTER", value_name = "df://HOST:PORT", value_parser = cluster)]
+    pub cluster: Option<ClusterArg>,
+}
+
+/// `--cluster`: a checked cluster URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterArg(pub String);
+
+/// `df://HOST:PORT`.
+pub fn cluster(s: &str) -> Result<ClusterArg, String> {
+    ctlake_cluster::Cluster::new(s)
+        .map(|c| ClusterArg(c.url().to_string()))
+        .map_err(|e| e.to_string())
 }
 
 /// `--memory-limit`: bytes, or no limit.

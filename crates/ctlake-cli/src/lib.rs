@@ -60,7 +60,7 @@ struct Cli {
 /// What every command gets besides its own arguments.
 #[derive(Debug, Clone)]
 pub struct Global {
-    /// How lakes are opened for queries (the memory limit).
+    /// How lakes are opened for queries (the memory limit, the cluster).
     pub query: ctlake_query::Options,
 }
 
@@ -69,6 +69,12 @@ impl Global {
         let mut query = ctlake_query::Options::default();
         if let Some(limit) = args.memory_limit {
             query.memory_limit = limit.0;
+        }
+        if let Some(cluster) = &args.cluster {
+            // Checked by clap's parser already.
+            query.runner = ctlake_cluster::Cluster::new(&cluster.0)
+                .ok()
+                .map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn ctlake_query::Runner>);
         }
         Self { query }
     }

@@ -79,6 +79,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The cluster a query was sent to could not be reached or could not run it.
+    #[error("cluster {cluster}: {message}")]
+    Cluster {
+        /// The cluster (`df://host:port`).
+        cluster: String,
+        /// What went wrong.
+        message: String,
+    },
     /// Planning or running a query failed.
     #[error("{}", clean(.0))]
     DataFusion(DataFusionError),

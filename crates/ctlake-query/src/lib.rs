@@ -47,6 +47,7 @@ pub mod insights;
 pub mod lexer;
 pub mod lookup;
 pub mod report;
+pub mod runner;
 pub mod saved;
 mod statistics;
 pub mod suggest;
@@ -72,6 +73,7 @@ use object_store::ObjectStore;
 
 pub use dialect::Translated;
 pub use error::{Error, Result};
+pub use runner::{LakeStore, Runner};
 pub use statistics::{Execution, Hint, QueryResult, ScanStatistics};
 pub use table::LakeTable;
 
@@ -91,6 +93,9 @@ pub struct Lake {
     url: ObjectStoreUrl,
     // Set by `scope_to`: the table reads these files only, whatever the log adds.
     scoped: std::sync::atomic::AtomicBool,
+    // Where plans run (`None`: here), and the session settings from before a runner's.
+    runner: RwLock<Option<Arc<dyn Runner>>>,
+    local_config: SessionConfig,
 }
 
 /// How a lake's query session is set up.
@@ -100,14 +105,27 @@ pub struct Options {
     /// spill to temporary files where DataFusion can, and fail with a clear error where it
     /// cannot. `None`: no limit.
     pub memory_limit: Option<usize>,
+    /// Where queries run: `None` here, or a cluster (see [`Lake::set_runner`]).
+    pub runner: Option<Arc<dyn Runner>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             memory_limit: Some(default_memory_limit()),
+            runner: None,
         }
     }
+}
+
+/// Registers ctlake's functions (the Trino functions, ARN helpers, lambdas, and the output
+/// guards of `repeat`, `lpad` and `rpad` at `memory_limit` bytes, 4 GiB without one) in
+/// `ctx`: what a lake's session has, and what a process that runs its plans needs.
+pub fn register_functions(ctx: &SessionContext, memory_limit: Option<usize>) {
+    functions::register(ctx);
+    // Scalar functions allocate outside the pool: the biggest ones are checked against
+    // the same limit.
+    functions::guard::register(ctx, memory_limit.unwrap_or(4 << 30));
 }
 
 /// Half the machine's memory (4 GiB when it cannot be read): a `GROUP BY eventid` over a
@@ -173,16 +191,13 @@ impl Lake {
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
         let state = datafusion::execution::SessionStateBuilder::new()
-            .with_config(config)
+            .with_config(config.clone())
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
             .with_physical_optimizer_rule(Arc::new(copies::ReadCopies))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        functions::register(&ctx);
-        // Scalar functions allocate outside the pool: the biggest ones are checked against
-        // the same limit (4 GiB without one).
-        functions::guard::register(&ctx, options.memory_limit.unwrap_or(4 << 30));
+        register_functions(&ctx, options.memory_limit);
         // One store per lake, named by the lake's id, so several lakes can share a session.
         let url = format!("ctlake://{}/", info.id);
         let store_url = url::Url::parse(&url).map_err(|e| not_a_lake(&e.to_string()))?;
@@ -200,10 +215,36 @@ impl Lake {
             table,
             url,
             scoped: std::sync::atomic::AtomicBool::new(false),
+            runner: RwLock::new(None),
+            local_config: config,
         };
+        lake.set_runner(options.runner.clone());
         lake.register(lake.table.clone())?;
         lake.register_insights().await?;
         Ok(lake)
+    }
+
+    /// Runs later queries on `runner` (a cluster), planned with its settings, or here again
+    /// with `None`. Planning stays here either way: see [`runner`].
+    pub fn set_runner(&self, runner: Option<Arc<dyn Runner>>) {
+        let config = match &runner {
+            Some(r) => r.configure(self.local_config.clone()),
+            None => self.local_config.clone(),
+        };
+        *self.ctx.state_ref().write().config_mut() = config;
+        *self.runner.write().unwrap_or_else(|e| e.into_inner()) = runner;
+    }
+
+    /// Where queries run: `None` here, else the runner's name (`df://host:port`).
+    pub fn runs_on(&self) -> Option<String> {
+        self.runner().map(|r| r.name())
+    }
+
+    fn runner(&self) -> Option<Arc<dyn Runner>> {
+        self.runner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Registers `provider` as the table, under its name and the lake's event data store ID.
@@ -620,7 +661,26 @@ impl Lake {
             self.refresh().await?;
             let task = Arc::new(frame.task_ctx());
             let plan = frame.clone().create_physical_plan().await?;
-            let mut stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?;
+            // EXPLAIN shows the plan a runner would get without running it: made here.
+            let runner = self.runner().filter(|_| {
+                plan.downcast_ref::<datafusion::physical_plan::explain::ExplainExec>()
+                    .is_none()
+            });
+            let mut stream = match &runner {
+                None => datafusion::physical_plan::execute_stream(Arc::clone(&plan), task)?,
+                Some(runner) => {
+                    let lake = LakeStore {
+                        url: self.url.as_str().to_string(),
+                        location: match &self.root {
+                            Some(root) => Location::Local(root.clone()),
+                            None => self.location.clone(),
+                        },
+                    };
+                    runner
+                        .execute(Arc::clone(&plan), task.session_config(), &lake)
+                        .await?
+                }
+            };
             let first = futures::StreamExt::next(&mut stream)
                 .await
                 .map(|b| b.map_err(Error::from));
@@ -632,6 +692,7 @@ impl Lake {
                 plan,
                 stream,
                 files_total: self.table.files().len() as u64,
+                ran_on: runner.map(|r| r.name()),
                 _reader: reader,
                 first: Some(first),
             });

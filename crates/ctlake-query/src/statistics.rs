@@ -27,6 +27,9 @@ pub struct ScanStatistics {
     pub rows_scanned: u64,
     /// Partitions (region and date) the opened files belong to, per scan.
     pub partitions_scanned: u64,
+    /// The query ran on a cluster: its scans' counters stay on the executors, and only
+    /// `files_total` is known here.
+    pub remote: bool,
 }
 
 impl ScanStatistics {
@@ -92,6 +95,8 @@ pub struct Execution {
     pub(crate) plan: Arc<dyn ExecutionPlan>,
     pub(crate) stream: SendableRecordBatchStream,
     pub(crate) files_total: u64,
+    /// The runner's name when the plan ran elsewhere (its scans' counters stay there).
+    pub(crate) ran_on: Option<String>,
     /// The readers' lock, held while the query runs (see `Lake::execute`).
     pub(crate) _reader: Option<std::fs::File>,
     /// The first item of the stream, read ahead by `Lake::execute`.
@@ -112,9 +117,18 @@ impl Execution {
         self.stream.next().await.map(|b| b.map_err(Into::into))
     }
 
+    /// Where the query ran: `None` in this process, else the runner's name
+    /// (`df://host:port`). The scan counters of [`Execution::statistics`] are this process's
+    /// only: a query that ran elsewhere reports the table's size and nothing scanned.
+    pub fn ran_on(&self) -> Option<&str> {
+        self.ran_on.as_deref()
+    }
+
     /// What the query's scans read (complete once the stream has ended).
     pub fn statistics(&self) -> ScanStatistics {
-        ScanStatistics::of(self.plan.as_ref(), self.files_total)
+        let mut s = ScanStatistics::of(self.plan.as_ref(), self.files_total);
+        s.remote = self.ran_on.is_some();
+        s
     }
 
     /// Reads the rest of the result.

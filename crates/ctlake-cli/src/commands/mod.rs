@@ -1,6 +1,7 @@
 //! One module per command: its arguments, checked while clap parses, and its `run`. A new
 //! command is a new module here and one arm of [`Command`].
 
+pub mod cluster;
 pub mod compact;
 pub mod ddl;
 pub mod generate;
@@ -69,6 +70,9 @@ pub enum Command {
     /// Print the lake's table definition for Athena (with partition projection), Trino, Spark
     /// or DuckDB, so those engines read the same files.
     Ddl(ddl::Args),
+    /// Run a scheduler or an executor of a Ballista cluster, on which `--cluster
+    /// df://HOST:PORT` runs queries (query, shell, lookup, report).
+    Cluster(cluster::Args),
     /// Generate realistic CloudTrail delivery files (AWS layout) for trials and benchmarks.
     Generate(generate::Args),
 }
@@ -92,6 +96,7 @@ impl Command {
             Self::Validate(a) => a.run(global),
             Self::Watch(a) => a.run(global),
             Self::Ddl(a) => a.run(global),
+            Self::Cluster(a) => a.run(global),
             Self::Generate(a) => a.run(global),
         }
     }

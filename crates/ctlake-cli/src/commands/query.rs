@@ -233,7 +233,15 @@ async fn write_result(
     sink.out.flush()?;
     let elapsed = started.elapsed();
     let s = written.statistics;
-    if sink.stats {
+    if sink.stats && s.remote {
+        eprintln!(
+            "{} rows; ran on the cluster, whose executors keep the scan counters ({} files in \
+             the table); {:.3} s",
+            count(written.rows),
+            count(s.files_total),
+            elapsed.as_secs_f64()
+        );
+    } else if sink.stats {
         eprintln!(
             "{} rows; scanned {} of {} files in {} partitions ({}, {} rows); {:.3} s",
             count(written.rows),

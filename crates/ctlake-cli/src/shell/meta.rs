@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use ctlake_query::saved;
@@ -40,6 +41,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "\\to", args: "[TIME]", help: "bound every query to eventtime < TIME; alone: no bound" },
     Command { name: "\\pager", args: "[on|off]", help: "page results taller than the screen with $PAGER or less (toggle)" },
     Command { name: "\\reload", args: "", help: "reopen the lake to see what was ingested since" },
+    Command { name: "\\connect", args: "[df://HOST:PORT|local]", help: "run queries on a `ctlake cluster` (its scheduler), or here again; alone: say where they run" },
     Command { name: "\\history", args: "", help: "list the statements entered" },
     Command { name: "\\q", args: "", help: "quit (or Ctrl-D)" },
 ];
@@ -89,6 +91,9 @@ pub enum Meta {
     /// `\pager [on|off]`; `None` toggles.
     Pager(Option<bool>),
     Reload,
+    /// `\connect [df://HOST:PORT|local]`: `Some(None)` runs queries here again, `None` says
+    /// where they run.
+    Connect(Option<Option<String>>),
 }
 
 /// `on`/`off` and their spellings; empty: toggle.
@@ -188,6 +193,13 @@ impl FromStr for Meta {
             "\\to" => Self::To(window_bound(arg)?),
             "\\pager" => Self::Pager(switch(arg)?),
             "\\reload" => Self::Reload,
+            "\\connect" => Self::Connect(match arg {
+                "" => None,
+                "local" => Some(None),
+                url => Some(Some(
+                    crate::args::cluster(url).map_err(anyhow::Error::msg)?.0,
+                )),
+            }),
             _ => {
                 let names = COMMANDS.iter().map(|c| c.name);
                 let hint = ctlake_query::suggest::nearest(name, names)
@@ -298,6 +310,22 @@ impl Shell {
             Meta::Reload => {
                 self.reload()?;
                 self.print(&self.summary());
+            }
+            Meta::Connect(to) => {
+                if let Some(url) = to {
+                    let runner = match url {
+                        Some(url) => Some(Arc::new(ctlake_cluster::Cluster::new(&url)?)
+                            as Arc<dyn ctlake_query::Runner>),
+                        None => None,
+                    };
+                    // Kept for \reload, which reopens the lake.
+                    self.global.query.runner = runner.clone();
+                    self.lake.set_runner(runner);
+                }
+                self.print(&match self.lake.runs_on() {
+                    Some(url) => format!("Queries run on the cluster {url}."),
+                    None => "Queries run here.".to_string(),
+                });
             }
         }
         Ok(Next::Continue)

@@ -356,11 +356,16 @@ impl Shell {
                 .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
                 .unwrap_or_default()
         };
+        let cluster = self
+            .lake
+            .runs_on()
+            .map(|url| format!("Queries run on the cluster {url} (\\connect local: here).\n"))
+            .unwrap_or_default();
         let first = files.values().map(|f| f.min_time_us).min().unwrap_or(0);
         let last = files.values().map(|f| f.max_time_us).max().unwrap_or(0);
         format!(
             "ctlake {version}: {} events in {dir}, {} .. {}, {} regions (event data store {}).\n\
-             Type \\? for help, \\q to quit; statements end with ;. Try:\n  \
+             {cluster}Type \\? for help, \\q to quit; statements end with ;. Try:\n  \
              SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY eventname ORDER BY n DESC LIMIT 10;\n  \
              \\run console-logins-without-mfa",
             count(events),
@@ -600,7 +605,12 @@ impl Shell {
                     .unwrap_or_default()
             ),
         };
-        if self.settings.timing {
+        if self.settings.timing && s.remote {
+            text.push_str(&format!(
+                "\nTime: {:.3} s on the cluster (its executors keep the scan counters)",
+                elapsed.as_secs_f64()
+            ));
+        } else if self.settings.timing {
             text.push_str(&format!(
                 "\nTime: {:.3} s; scanned {} of {} files in {} partitions, {}, {} events",
                 elapsed.as_secs_f64(),
