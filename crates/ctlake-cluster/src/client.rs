@@ -157,9 +157,12 @@ fn explain(e: &DataFusionError) -> String {
         );
     }
     if text.contains("tcp connect error") || text.contains("Connection refused") {
+        let why = match text.contains("Connection refused") {
+            true => "connection refused",
+            false => text.lines().next().unwrap_or_default(),
+        };
         return format!(
-            "cannot reach the scheduler (is `ctlake cluster scheduler` running there?): {}",
-            text.lines().next().unwrap_or_default()
+            "cannot reach the scheduler (is `ctlake cluster scheduler` running there?): {why}"
         );
     }
     text.trim().to_string()

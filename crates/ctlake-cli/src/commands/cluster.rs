@@ -78,7 +78,7 @@ impl Args {
                     external_host,
                     executor_timeout,
                 };
-                eprintln!("ctlake: scheduler listening on df://{bind}");
+                eprintln!("ctlake: starting a scheduler on df://{bind}");
                 runtime
                     .block_on(ctlake_cluster::scheduler::run(&options))
                     .with_context(|| format!("scheduler on {bind}"))?;
@@ -111,7 +111,7 @@ impl Args {
                     heartbeat,
                 };
                 eprintln!(
-                    "ctlake: executor on {bind} (tasks on {grpc_bind}) joining scheduler {scheduler}"
+                    "ctlake: starting an executor on {bind} (tasks on {grpc_bind}) for the scheduler {scheduler}"
                 );
                 runtime
                     .block_on(ctlake_cluster::executor::run(&options))
