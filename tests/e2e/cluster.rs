@@ -304,6 +304,27 @@ fn queries_and_saved_queries_on_a_cluster_equal_local_then_no_executors_is_an_er
         names.len()
     );
 
+    // The shell: `\connect` says where queries run, moves them, and brings them back.
+    let mut shell = ctlake()
+        .args(["shell", "--lake", lake])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the shell");
+    let script = format!(
+        "\\connect {}\nSELECT count(*) FROM cloudtrail;\n\\connect local\n\\connect\n",
+        cluster.url
+    );
+    std::io::Write::write_all(shell.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+    let out = shell.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let on = format!("Queries run on the cluster {}.", cluster.url);
+    let (before, after) = text.split_once(&on).unwrap_or_else(|| panic!("{text}"));
+    assert!(!before.contains("Queries run here."), "{text}");
+    assert!(after.contains(&expected.events.to_string()), "{text}");
+    assert_eq!(after.matches("Queries run here.").count(), 2, "{text}");
+
     // No executor left: the query fails naming the cluster, and does not run here instead.
     cluster.stop_executors();
     let started = Instant::now();
