@@ -327,6 +327,9 @@ fn queries_and_saved_queries_on_a_cluster_equal_local_then_no_executors_is_an_er
 
     // No executor left: the query fails naming the cluster, and does not run here instead.
     cluster.stop_executors();
+    // Past the scheduler's executor timeout, so the answer does not hang on whether the
+    // executors' goodbyes arrived; --timeout keeps a wrong answer from hanging the test.
+    std::thread::sleep(Duration::from_secs(6));
     let started = Instant::now();
     let r = run(&[
         "query",
@@ -334,6 +337,8 @@ fn queries_and_saved_queries_on_a_cluster_equal_local_then_no_executors_is_an_er
         lake,
         "--cluster",
         &cluster.url,
+        "--timeout",
+        "60s",
         "SELECT count(*) FROM cloudtrail",
     ]);
     assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
