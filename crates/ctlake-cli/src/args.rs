@@ -40,14 +40,27 @@ pub struct GlobalArgs {
     pub cluster: Option<ClusterArg>,
 }
 
-/// `--cluster`: a checked cluster URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterArg(pub String);
+/// `--cluster` (and the shell's `\connect`): the cluster, parsed once.
+#[derive(Debug, Clone)]
+pub struct ClusterArg(pub std::sync::Arc<ctlake_cluster::Cluster>);
+
+impl ClusterArg {
+    /// The cluster as where a lake's queries run.
+    pub fn runner(&self) -> std::sync::Arc<dyn ctlake_query::Runner> {
+        self.0.clone()
+    }
+}
+
+impl PartialEq for ClusterArg {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.url() == other.0.url()
+    }
+}
 
 /// `df://HOST:PORT`.
 pub fn cluster(s: &str) -> Result<ClusterArg, String> {
     ctlake_cluster::Cluster::new(s)
-        .map(|c| ClusterArg(c.url().to_string()))
+        .map(|c| ClusterArg(std::sync::Arc::new(c)))
         .map_err(|e| e.to_string())
 }
 

@@ -70,12 +70,7 @@ impl Global {
         if let Some(limit) = args.memory_limit {
             query.memory_limit = limit.0;
         }
-        if let Some(cluster) = &args.cluster {
-            // Checked by clap's parser already.
-            query.runner = ctlake_cluster::Cluster::new(&cluster.0)
-                .ok()
-                .map(|c| std::sync::Arc::new(c) as std::sync::Arc<dyn ctlake_query::Runner>);
-        }
+        query.runner = args.cluster.as_ref().map(args::ClusterArg::runner);
         Self { query }
     }
 

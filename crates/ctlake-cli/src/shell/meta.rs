@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use ctlake_query::saved;
@@ -93,7 +92,7 @@ pub enum Meta {
     Reload,
     /// `\connect [df://HOST:PORT|local]`: `Some(None)` runs queries here again, `None` says
     /// where they run.
-    Connect(Option<Option<String>>),
+    Connect(Option<Option<crate::args::ClusterArg>>),
 }
 
 /// `on`/`off` and their spellings; empty: toggle.
@@ -196,9 +195,7 @@ impl FromStr for Meta {
             "\\connect" => Self::Connect(match arg {
                 "" => None,
                 "local" => Some(None),
-                url => Some(Some(
-                    crate::args::cluster(url).map_err(anyhow::Error::msg)?.0,
-                )),
+                url => Some(Some(crate::args::cluster(url).map_err(anyhow::Error::msg)?)),
             }),
             _ => {
                 let names = COMMANDS.iter().map(|c| c.name);
@@ -312,12 +309,8 @@ impl Shell {
                 self.print(&self.summary());
             }
             Meta::Connect(to) => {
-                if let Some(url) = to {
-                    let runner = match url {
-                        Some(url) => Some(Arc::new(ctlake_cluster::Cluster::new(&url)?)
-                            as Arc<dyn ctlake_query::Runner>),
-                        None => None,
-                    };
+                if let Some(cluster) = to {
+                    let runner = cluster.as_ref().map(crate::args::ClusterArg::runner);
                     // Kept for \reload, which reopens the lake.
                     self.global.query.runner = runner.clone();
                     self.lake.set_runner(runner);
