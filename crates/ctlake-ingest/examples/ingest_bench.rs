@@ -13,6 +13,12 @@ use ctlake_ingest::pipeline::{IngestOptions, Progress, ingest};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // As the binary does (see ctlake-cli's main): no transparent huge pages.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let mut opts = IngestOptions::default();
     let mut args = Vec::new();
     let mut given = std::env::args().skip(1);

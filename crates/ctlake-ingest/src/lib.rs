@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod remote;
 pub mod source;
 mod store;
+mod tape;
 pub mod verify;
 mod writer;
 

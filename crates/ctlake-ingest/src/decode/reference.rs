@@ -1,20 +1,9 @@
-//! Decodes CloudTrail records straight into Arrow column builders.
-//!
-//! There is no per-record DOM: each record is parsed once into borrowed `(key, raw value)`
-//! pairs, and each raw value goes to the builder of its column, found by the lowercase form of
-//! its key (the table contract in `ctlake_schema::schema`). Nested objects are parsed the same
-//! way when their column is a struct, and objects stored as maps follow the JSON-to-map rule of
-//! `ctlake_schema::jsonmap`.
-//!
-//! CloudTrail's types drift between records (`maxResults` a number or a string, `readOnly` as
-//! `"true"`, `resources` as one object). The rule: convert when the meaning is unambiguous,
-//! otherwise store null; a record is never rejected for a drifting type, and `eventjson` keeps
-//! it whole. A record is rejected only when it cannot be placed in a partition: not a JSON
-//! object, no parseable `eventTime`, or an `awsRegion` that is not safe as a path segment.
+//! Today's decoder as it was before the tape (`crate::tape`), kept unchanged for tests only:
+//! the live decoder must produce exactly its rows and rejects (see `tests::differential`).
+//! It parses each record with serde_json into raw pairs and re-parses nested values.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use arrow::array::NullBufferBuilder;
 use arrow::array::{
@@ -24,7 +13,7 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate};
 use ctlake_schema::jsonmap::{self, Kind, Strings};
 use ctlake_schema::layout::{PartitionError, PartitionKey};
 use ctlake_schema::schema::{AWS_REGION, EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME};
@@ -33,32 +22,12 @@ use serde::de::{Deserializer as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
+use std::sync::Arc;
 
-/// Why a record was not stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reject {
-    /// One line saying why.
-    pub reason: String,
-    /// Whether the record looked like a CloudTrail event at all (had `eventVersion`,
-    /// `eventTime`, `eventName`, `eventSource` or `eventID`). A file none of whose records do
-    /// is not CloudTrail, and is skipped rather than rejected record by record.
-    pub event_like: bool,
-}
-
-impl Reject {
-    fn new(reason: impl Into<String>, event_like: bool) -> Self {
-        Self {
-            reason: reason.into(),
-            event_like,
-        }
-    }
-}
-
-impl fmt::Display for Reject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
+use super::{
+    EARLIEST_TIME_US, LATEST_TIME_US, PartitionRows, Reject, UNIX_EPOCH_DAYS_FROM_CE,
+    duplicate_key, id_key, parse_timestamp, time_text,
+};
 
 /// An object key: borrowed from the input unless it contains escapes. (serde's own `Cow`
 /// impl always allocates, which cost one allocation per key of every record.)
@@ -107,131 +76,6 @@ fn object_pairs(json: &str) -> Result<Pairs<'_>, serde_json::Error> {
     let pairs = (&mut de).deserialize_map(PairsVisitor)?;
     de.end()?;
     Ok(pairs)
-}
-
-/// Finds a key that appears twice in one object, anywhere in the record (at the top level,
-/// keys that differ only in ASCII case count as the same, since columns are matched that
-/// way; below it they are different keys: S3's `{"tag":1,"Tag":[...]}` is real CloudTrail). Such a record
-/// has two readings (columns took the first value, the `json_*` functions the last, so the
-/// partition followed one `eventTime` and `eventjson` said another) and is rejected. Nesting
-/// beyond serde_json's 128 levels is refused here too, which is exactly what the `json_*`
-/// functions can read: no record is stored that they would see as NULL.
-pub(crate) fn duplicate_key(json: &str) -> Result<(), String> {
-    struct Check {
-        top: bool,
-    }
-    impl<'de> serde::de::DeserializeSeed<'de> for Check {
-        type Value = ();
-        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Check {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut keys: SmallVec<[Key<'de>; 32]> = SmallVec::new();
-            let mut many: Option<rustc_hash::FxHashSet<String>> = None;
-            let fold = |k: &str| {
-                if self.top {
-                    k.to_ascii_lowercase()
-                } else {
-                    k.to_string()
-                }
-            };
-            while let Some(key) = map.next_key::<Key<'de>>()? {
-                let dup = match &mut many {
-                    Some(set) => set.contains(&fold(&key.0)),
-                    None if self.top => keys.iter().any(|k| k.0.eq_ignore_ascii_case(&key.0)),
-                    None => keys.iter().any(|k| k.0 == key.0),
-                };
-                if dup {
-                    return Err(serde::de::Error::custom(format!(
-                        "duplicate key {:?}",
-                        key.0
-                    )));
-                }
-                if many.is_none() && keys.len() == 32 {
-                    // A large object: a set, not a scan per key.
-                    many = Some(keys.drain(..).map(|k| fold(&k.0)).collect());
-                }
-                match &mut many {
-                    Some(set) => {
-                        set.insert(fold(&key.0));
-                    }
-                    None => keys.push(key),
-                }
-                map.next_value_seed(Check { top: false })?;
-            }
-            Ok(())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Check { top: false })?.is_some() {}
-            Ok(())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(json);
-    serde::de::DeserializeSeed::deserialize(Check { top: true }, &mut de).map_err(|e| {
-        let message = e.to_string();
-        if message.contains("recursion limit") {
-            "nested more than 128 levels deep".to_string()
-        } else {
-            message
-        }
-    })
-}
-
-/// Parses the timestamps CloudTrail writes: RFC 3339 with or without fractions and offsets,
-/// and the same without a zone (taken as UTC). Returns microseconds since the epoch.
-pub fn parse_timestamp(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    // Fast path for the delivered form `2024-05-01T12:34:56Z`.
-    if b.len() == 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[19] == b'Z' {
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            let mut n = 0u32;
-            for &c in &b[r] {
-                if !c.is_ascii_digit() {
-                    return None;
-                }
-                n = n * 10 + (c - b'0') as u32;
-            }
-            Some(n)
-        };
-        if b[13] == b':' && b[16] == b':' {
-            let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-            let t = date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
-            return Some(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_micros());
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(t.and_utc().timestamp_micros());
-        }
-    }
-    None
 }
 
 /// The text of a JSON string value, decoded; `None` if `raw` is not a string.
@@ -630,22 +474,6 @@ impl<'de> Visitor<'de> for ItemsVisitor<'_> {
     }
 }
 
-/// The rows decoded for one partition, with each row's deduplication key.
-pub struct PartitionRows {
-    /// The partition.
-    pub key: PartitionKey,
-    /// The rows, in the event schema.
-    pub batch: RecordBatch,
-    /// One key per row: a 128-bit hash of the row's `eventID`, or of its `eventjson` when it
-    /// has none.
-    pub ids: Vec<u128>,
-}
-
-/// The deduplication key of an event id.
-pub fn id_key(event_id: &str) -> u128 {
-    xxhash_rust::xxh3::xxh3_128(event_id.as_bytes())
-}
-
 struct PartitionBuilder {
     key: PartitionKey,
     root: StructColumn,
@@ -653,7 +481,7 @@ struct PartitionBuilder {
 }
 
 /// Decodes records into per-partition column builders.
-pub struct Decoder {
+pub(super) struct Decoder {
     schema: SchemaRef,
     parts: Vec<PartitionBuilder>,
     /// (region, days since epoch) to index into `parts`.
@@ -667,22 +495,6 @@ pub struct Decoder {
     eventjson: String,
 }
 
-const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
-
-/// The earliest `eventTime` accepted, 1990-01-01 (CloudTrail began in 2013): earlier ones are
-/// a zero or garbage clock, and each would open a partition of its own.
-const EARLIEST_TIME_US: i64 = 631_152_000_000_000;
-/// The first `eventTime` refused, 2200-01-01: beyond it Arrow's nanosecond timestamps (which
-/// `date_trunc` and friends use) overflow in 2262.
-const LATEST_TIME_US: i64 = 7_258_118_400_000_000;
-
-fn time_text(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us).map_or_else(
-        || us.to_string(),
-        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    )
-}
-
 /// What a partition's empty builders hold (about 130 columns with their first buffers),
 /// counted in [`Decoder::buffered_bytes`]: a file of 30,000 events on 30,000 dates holds
 /// 30,000 builders, and without this the decoder saw a few megabytes where gigabytes were.
@@ -690,7 +502,7 @@ const PARTITION_BYTES: usize = 160 << 10;
 
 impl Decoder {
     /// A decoder for the event schema.
-    pub fn new(schema: SchemaRef) -> Self {
+    pub(super) fn new(schema: SchemaRef) -> Self {
         let col = |name: &str| schema.index_of(name).expect("event schema column");
         Self {
             event_json_col: col(EVENT_JSON),
@@ -707,17 +519,17 @@ impl Decoder {
     }
 
     /// Rows buffered since the last [`Decoder::take`].
-    pub fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.rows
     }
 
     /// A rough count of the bytes buffered since the last [`Decoder::take`].
-    pub fn buffered_bytes(&self) -> usize {
+    pub(super) fn buffered_bytes(&self) -> usize {
         self.bytes
     }
 
     /// Decodes one record and buffers it in its partition, or says why it was rejected.
-    pub fn decode(&mut self, json: &[u8]) -> Result<(), Reject> {
+    pub(super) fn decode(&mut self, json: &[u8]) -> Result<(), Reject> {
         let json = std::str::from_utf8(json).map_err(|e| {
             // Still an event if it says so: the file is broken CloudTrail, not a foreign one.
             let event_like = [&b"\"eventTime\""[..], b"\"eventID\"", b"\"eventName\""]
@@ -856,7 +668,7 @@ impl Decoder {
     /// that had rows are kept (empty) for the next rows, with what they learned about key
     /// spellings; the others are dropped, so a decoder holds builders for the few partitions
     /// the walk is in, not for every partition of the run.
-    pub fn take(&mut self) -> Vec<PartitionRows> {
+    pub(super) fn take(&mut self) -> Vec<PartitionRows> {
         self.rows = 0;
         self.bytes = 0;
         let schema = self.schema.clone();
@@ -885,275 +697,5 @@ impl Decoder {
             });
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{Array, AsArray, MapArray};
-    use arrow::datatypes::TimestampMicrosecondType;
-    use ctlake_schema::event_schema;
-
-    fn decode_one(json: &str) -> PartitionRows {
-        let mut d = Decoder::new(event_schema());
-        d.decode(json.as_bytes()).unwrap();
-        let mut parts = d.take();
-        assert_eq!(parts.len(), 1);
-        parts.remove(0)
-    }
-
-    fn string_col<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow::array::StringArray {
-        b.column_by_name(name).unwrap().as_string::<i32>()
-    }
-
-    fn map_get(m: &MapArray, row: usize, key: &str) -> Option<Option<String>> {
-        let entries = m.value(row);
-        let keys = entries.column(0).as_string::<i32>();
-        let values = entries.column(1).as_string::<i32>();
-        (0..keys.len())
-            .find(|&i| keys.value(i) == key)
-            .map(|i| values.is_valid(i).then(|| values.value(i).to_string()))
-    }
-
-    const RECORD: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:alice","arn":"arn:aws:sts::111122223333:assumed-role/Admin/alice","accountId":"111122223333","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/Admin","userName":"Admin"},"attributes":{"creationDate":"2024-05-01T11:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2024-05-01T12:34:56Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2","requestParameters":{"maxResults":5,"ratio":0.0,"flag":true,"name":"a\u003db","tags":{"k":"v"},"none":null},"responseElements":{"instancesSet":{"items":[{"instanceId":"i-123"}]}},"requestID":"r-1","eventID":"e-1","readOnly":"true","resources":{"ARN":"arn:aws:ec2:us-east-1:111122223333:instance/i-123","accountId":"111122223333","type":"AWS::EC2::Instance"},"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"ec2.us-east-1.amazonaws.com"},"unknownField":{"kept":"in eventjson"}}"#;
-
-    #[test]
-    fn decodes_every_kind_of_column() {
-        let p = decode_one(RECORD);
-        assert_eq!(p.key.to_string(), "region=us-east-1/date=2024-05-01");
-        let b = &p.batch;
-        assert_eq!(b.num_rows(), 1);
-        assert_eq!(string_col(b, "eventname").value(0), "RunInstances");
-        assert_eq!(string_col(b, "sourceipaddress").value(0), "198.51.100.7");
-        assert_eq!(string_col(b, "requestid").value(0), "r-1");
-        let t = b
-            .column_by_name("eventtime")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        assert_eq!(t.value(0), 1_714_566_896_000_000);
-        // `readOnly` as the string "true" is unambiguous.
-        assert!(b.column_by_name("readonly").unwrap().as_boolean().value(0));
-        assert!(
-            b.column_by_name("managementevent")
-                .unwrap()
-                .as_boolean()
-                .value(0)
-        );
-
-        let ui = b.column_by_name("useridentity").unwrap().as_struct();
-        assert_eq!(
-            ui.column_by_name("type")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "AssumedRole"
-        );
-        let sc = ui.column_by_name("sessioncontext").unwrap().as_struct();
-        let si = sc.column_by_name("sessionissuer").unwrap().as_struct();
-        assert_eq!(
-            si.column_by_name("arn")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "arn:aws:iam::111122223333:role/Admin"
-        );
-        let attrs = sc.column_by_name("attributes").unwrap().as_struct();
-        let created = attrs
-            .column_by_name("creationdate")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        assert_eq!(created.value(0), 1_714_561_200_000_000);
-        assert!(ui.column_by_name("onbehalfof").unwrap().is_null(0));
-
-        let rp = b.column_by_name("requestparameters").unwrap().as_map();
-        assert_eq!(map_get(rp, 0, "maxResults"), Some(Some("5".into())));
-        assert_eq!(map_get(rp, 0, "ratio"), Some(Some("0.0".into())));
-        assert_eq!(map_get(rp, 0, "flag"), Some(Some("true".into())));
-        assert_eq!(map_get(rp, 0, "name"), Some(Some("a=b".into())));
-        assert_eq!(map_get(rp, 0, "tags"), Some(Some(r#"{"k":"v"}"#.into())));
-        assert_eq!(map_get(rp, 0, "none"), Some(None));
-        let re = b.column_by_name("responseelements").unwrap().as_map();
-        assert_eq!(
-            map_get(re, 0, "instancesSet"),
-            Some(Some(r#"{"items":[{"instanceId":"i-123"}]}"#.into()))
-        );
-        assert!(b.column_by_name("additionaleventdata").unwrap().is_null(0));
-
-        // `resources` as one object becomes a list of one, with `ARN` in `arn`.
-        let res = b.column_by_name("resources").unwrap().as_list::<i32>();
-        let item = res.value(0);
-        let item = item.as_struct();
-        assert_eq!(item.len(), 1);
-        assert_eq!(
-            item.column_by_name("arn")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "arn:aws:ec2:us-east-1:111122223333:instance/i-123"
-        );
-        let tls = b.column_by_name("tlsdetails").unwrap().as_struct();
-        assert_eq!(
-            tls.column_by_name("tlsversion")
-                .unwrap()
-                .as_string::<i32>()
-                .value(0),
-            "TLSv1.3"
-        );
-
-        // Nothing is lost: the unknown field is in eventjson, and the checksum is its SHA-256.
-        let ej = string_col(b, "eventjson").value(0);
-        assert_eq!(ej, RECORD);
-        assert_eq!(
-            string_col(b, "eventjsonchecksum").value(0),
-            hex::encode(Sha256::digest(RECORD.as_bytes()))
-        );
-        assert_eq!(p.ids, vec![id_key("e-1")]);
-    }
-
-    #[test]
-    fn drifting_types_become_null_not_rejects() {
-        let p = decode_one(
-            r#"{"eventTime":"2024-05-01T00:00:00.123+02:00","awsRegion":"eu-west-1","eventID":"x","readOnly":"maybe","userIdentity":"not an object","resources":"nope","requestParameters":[1,2],"errorCode":12}"#,
-        );
-        let b = &p.batch;
-        // The offset moves the event to the previous UTC day.
-        assert_eq!(p.key.to_string(), "region=eu-west-1/date=2024-04-30");
-        assert!(b.column_by_name("readonly").unwrap().is_null(0));
-        assert!(b.column_by_name("useridentity").unwrap().is_null(0));
-        assert!(b.column_by_name("resources").unwrap().is_null(0));
-        assert!(b.column_by_name("requestparameters").unwrap().is_null(0));
-        assert_eq!(string_col(b, "errorcode").value(0), "12");
-    }
-
-    #[test]
-    fn rejects_say_why() {
-        let mut d = Decoder::new(event_schema());
-        let reason = |d: &mut Decoder, s: &str| d.decode(s.as_bytes()).unwrap_err();
-        assert_eq!(
-            reason(&mut d, r#"{"eventID":"x","awsRegion":"us-east-1"}"#).reason,
-            "no eventTime"
-        );
-        assert!(reason(&mut d, r#"{"eventID":"x","awsRegion":"us-east-1"}"#).event_like);
-        assert!(
-            reason(
-                &mut d,
-                r#"{"eventTime":"yesterday","awsRegion":"us-east-1"}"#
-            )
-            .reason
-            .contains("not a timestamp")
-        );
-        assert!(
-            reason(
-                &mut d,
-                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"../../x"}"#
-            )
-            .reason
-            .contains("not a safe partition value")
-        );
-        assert_eq!(
-            reason(&mut d, r#"{"eventTime":"2024-05-01T00:00:00Z"}"#).reason,
-            "no awsRegion"
-        );
-        assert!(
-            reason(&mut d, r#"{"eventTime" 1}"#)
-                .reason
-                .starts_with("invalid JSON")
-        );
-        // Two readings of one record are refused, at any depth and in any case.
-        assert_eq!(
-            reason(
-                &mut d,
-                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","eventTime":"2025-01-01T00:00:00Z"}"#
-            )
-            .reason,
-            r#"record refused: duplicate key "eventTime" at line 1 column 71"#
-        );
-        assert!(
-            reason(
-                &mut d,
-                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","userIdentity":{"type":"Root","type":"IAMUser"}}"#
-            )
-            .reason
-            .starts_with(r#"record refused: duplicate key "type""#)
-        );
-        assert!(
-            reason(
-                &mut d,
-                r#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","EventTime":"2025-01-01T00:00:00Z"}"#
-            )
-            .reason
-            .starts_with(r#"record refused: duplicate key "EventTime""#)
-        );
-        // Below the top level, keys differing in case are different keys (real S3 events).
-        Decoder::new(event_schema())
-            .decode(
-                br#"{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","requestParameters":{"tag":1,"Tag":[{"tag":1}]}}"#,
-            )
-            .unwrap();
-        let deep = format!(
-            r#"{{"eventTime":"2024-05-01T00:00:00Z","awsRegion":"us-east-1","requestParameters":{}1{}}}"#,
-            "[".repeat(200),
-            "]".repeat(200)
-        );
-        assert_eq!(
-            reason(&mut d, &deep).reason,
-            "record refused: nested more than 128 levels deep"
-        );
-        let digest = reason(&mut d, r#"{"awsAccountId":"1","digestStartTime":"x"}"#);
-        assert!(!digest.event_like);
-        assert_eq!(d.rows(), 0);
-    }
-
-    #[test]
-    fn timestamps_in_every_delivered_form() {
-        let base = 1_714_566_896_000_000;
-        assert_eq!(parse_timestamp("2024-05-01T12:34:56Z"), Some(base));
-        assert_eq!(
-            parse_timestamp("2024-05-01T12:34:56.250Z"),
-            Some(base + 250_000)
-        );
-        assert_eq!(parse_timestamp("2024-05-01T14:34:56+02:00"), Some(base));
-        assert_eq!(parse_timestamp("2024-05-01T12:34:56"), Some(base));
-        assert_eq!(parse_timestamp("2024-05-01 12:34:56"), Some(base));
-        assert_eq!(parse_timestamp("2024-13-01T12:34:56Z"), None);
-        assert_eq!(parse_timestamp("2024-05-01T12:34:5xZ"), None);
-        assert_eq!(parse_timestamp(""), None);
-    }
-
-    #[test]
-    fn rows_of_several_partitions_are_kept_apart() {
-        let mut d = Decoder::new(event_schema());
-        for (i, (r, t)) in [
-            ("us-east-1", "2024-05-01T00:00:00Z"),
-            ("us-west-2", "2024-05-01T00:00:00Z"),
-            ("us-east-1", "2024-05-01T23:59:59Z"),
-            ("us-east-1", "2024-05-02T00:00:00Z"),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let json = format!(r#"{{"eventID":"{i}","awsRegion":"{r}","eventTime":"{t}"}}"#);
-            d.decode(json.as_bytes()).unwrap();
-        }
-        let parts = d.take();
-        let summary: Vec<(String, usize)> = parts
-            .iter()
-            .map(|p| (p.key.to_string(), p.batch.num_rows()))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("region=us-east-1/date=2024-05-01".to_string(), 2),
-                ("region=us-west-2/date=2024-05-01".to_string(), 1),
-                ("region=us-east-1/date=2024-05-02".to_string(), 1),
-            ]
-        );
-        let t = parts[0]
-            .batch
-            .column_by_name("eventtime")
-            .unwrap()
-            .as_primitive::<TimestampMicrosecondType>();
-        assert!(t.is_valid(1));
     }
 }
