@@ -5,7 +5,7 @@
 -- param: end timestamp = now
 -- param: min_denials integer = 10
 SELECT useridentity.arn AS principal, date_trunc('hour', eventtime) AS hour, count(*) AS denials,
-       count(DISTINCT eventname) AS distinct_calls, arbitrary(sourceipaddress) AS source_ip
+       count(DISTINCT eventname) AS distinct_calls, min(sourceipaddress) AS source_ip
 FROM cloudtrail
 WHERE eventtime >= $start AND eventtime < $end
   AND (errorcode LIKE '%AccessDenied%' OR errorcode LIKE '%UnauthorizedOperation%' OR errorcode = 'UnauthorizedAccess')

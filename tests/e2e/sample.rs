@@ -75,10 +75,8 @@ print(*duckdb.sql("select count(*), count(distinct uri), sum(events), count(dist
     assert_eq!(out, format!("{files} {files} {records} {files} True"));
 }
 
-/// Row groups DataFusion's bloom filters let through for `column = value`, from EXPLAIN ANALYZE,
-/// and the rows the query returns.
-fn bloom_matched(lake: &str, column: &str, value: &str) -> (u64, usize) {
-    let sql = format!("SELECT eventname FROM cloudtrail WHERE {column} = '{value}'");
+/// The plan of `sql` over `lake` with its metrics, as `EXPLAIN ANALYZE` prints it.
+fn explain_analyze(lake: &str, sql: &str) -> String {
     let explain = run(&[
         "query",
         "--lake",
@@ -88,14 +86,18 @@ fn bloom_matched(lake: &str, column: &str, value: &str) -> (u64, usize) {
         &format!("EXPLAIN ANALYZE {sql}"),
     ]);
     assert_eq!(explain.code, 0, "{}", explain.stderr);
+    explain.stdout
+}
+
+/// Row groups DataFusion's bloom filters let through for `column = value`, from EXPLAIN ANALYZE,
+/// and the rows the query returns.
+fn bloom_matched(lake: &str, column: &str, value: &str) -> (u64, usize) {
+    let sql = format!("SELECT eventname FROM cloudtrail WHERE {column} = '{value}'");
+    let explain = explain_analyze(lake, &sql);
     let metric = "row_groups_pruned_bloom_filter=";
-    let at = explain
-        .stdout
-        .find(metric)
-        .unwrap_or_else(|| panic!("{}", explain.stdout))
-        + metric.len();
+    let at = explain.find(metric).unwrap_or_else(|| panic!("{explain}")) + metric.len();
     // "<total> total → <matched> matched"
-    let text = &explain.stdout[at..];
+    let text = &explain[at..];
     let matched = text
         .split('→')
         .nth(1)
@@ -138,5 +140,71 @@ print(*duckdb.sql("select count(distinct filename), count(*) from read_parquet('
     assert_eq!(
         bloom_matched(&lake_s, "sourceipaddress", "192.0.2.254"),
         (0, 0)
+    );
+}
+
+/// The file ranges a scan could open and those it did, from EXPLAIN ANALYZE's
+/// `files_ranges_pruned_statistics=<total> total → <matched> matched`, summed over the scans.
+fn files_opened(lake: &str, sql: &str) -> (u64, u64) {
+    let explain = explain_analyze(lake, sql);
+    let metric = "files_ranges_pruned_statistics=";
+    let (mut total, mut matched) = (0, 0);
+    for part in explain.split(metric).skip(1) {
+        let mut words = part.split_whitespace();
+        total += words.next().unwrap().parse::<u64>().unwrap();
+        // "total", "→", then the matched count.
+        matched += words.nth(2).unwrap().parse::<u64>().unwrap();
+    }
+    assert!(total > 0, "{explain}");
+    (total, matched)
+}
+
+/// An investigation's usual question, the latest events of one principal, reads the newest
+/// files and skips the others: each file's time range comes from the commit log, and the
+/// top-n's bound rules older files out before their footers are read.
+#[test]
+fn the_latest_events_of_a_principal_skip_older_files() {
+    let (_dir, lake, _expected) = sample_lake();
+    let lake_s = lake.display().to_string();
+    let glob = format!("{}/cloudtrail/**/*.parquet", lake.display());
+    // DuckDB picks the principal with events on the most days and lists its five latest
+    // events, and counts the data files.
+    let script = format!(
+        r#"
+import duckdb
+t = "read_parquet('{glob}')"
+arn = duckdb.sql(f"select useridentity.arn from {{t}} where useridentity.arn is not null group by 1 order by count(distinct eventtime::date) desc, 1 limit 1").fetchall()[0][0]
+rows = duckdb.sql(f"select eventid from {{t}} where useridentity.arn = '{{arn}}' order by eventtime desc, eventid limit 5").fetchall()
+files = duckdb.sql(f"select count(distinct filename) from read_parquet('{glob}', filename=true)").fetchall()[0][0]
+print(arn, files, *[r[0] for r in rows])
+"#
+    );
+    let Some(out) = duckdb(&script) else { return };
+    let mut words = out.split_whitespace();
+    let arn = words.next().unwrap().to_string();
+    let files: u64 = words.next().unwrap().parse().unwrap();
+    let latest: Vec<&str> = words.collect();
+    assert_eq!(latest.len(), 5);
+
+    let sql = format!(
+        "SELECT eventid FROM cloudtrail WHERE useridentity.arn = '{arn}' \
+         ORDER BY eventtime DESC, eventid LIMIT 5"
+    );
+    let r = run(&["query", "--lake", &lake_s, "--format", "csv", &sql]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got: Vec<&str> = r.stdout.lines().skip(1).collect();
+    assert_eq!(got, latest);
+
+    // Ranges, not files: DataFusion may split a large file in two to keep both cores busy.
+    let (ranges, opened) = files_opened(&lake_s, &sql);
+    assert!(
+        (files..files + 3).contains(&ranges),
+        "{ranges} ranges of {files} files"
+    );
+    // The sample spans more than a week and its principal acts on most days: the latest five
+    // events sit in the newest files, and most of the rest are never opened.
+    assert!(
+        opened * 2 < files,
+        "opened {opened} of {ranges} file ranges"
     );
 }

@@ -124,7 +124,8 @@ fn physical_path(e: &Arc<dyn PhysicalExpr>) -> Option<(String, Vec<String>)> {
 }
 
 /// The physical rule that reads copies instead of the nested values they copy (see the
-/// module docs). Registered after DataFusion's own rules, once projections sit in the scans.
+/// module docs). Registered after DataFusion's projection pushdown, once projections sit in
+/// the scans, and before its sort and dynamic filter pushdown, which the rebuilt scan keeps.
 #[derive(Debug, Default)]
 pub(crate) struct ReadCopies;
 
@@ -193,9 +194,12 @@ fn read_copies(
         return Ok(None);
     }
     // A new source over the same table schema (its projection starts as every column, so
-    // the rewritten projection replaces rather than composes), with the same predicate and
-    // the scan statistics `LakeTable` recorded on the old one.
-    let mut fresh = crate::table::parquet_source(table_schema.clone());
+    // the rewritten projection replaces rather than composes), with the same predicate, the
+    // scan statistics `LakeTable` recorded on the old one, and its options: when it took the
+    // query's filters to apply while decoding (`pushdown_filters`), DataFusion removed the
+    // filter above it, and a scan that only pruned with them would return every row.
+    let mut fresh = crate::table::parquet_source(table_schema.clone())
+        .with_table_parquet_options(source.table_parquet_options().clone());
     if let Some(predicate) = source.filter() {
         fresh = fresh.with_predicate(predicate);
     }

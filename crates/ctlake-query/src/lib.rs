@@ -174,9 +174,15 @@ impl Lake {
         };
         let snapshot = ctlake_store::log::read_snapshot(store.as_ref()).await?;
 
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("ctlake", "default");
+        // Filters are applied while Parquet pages are decoded, not by a filter above the scan:
+        // that filter gathers 8,192 matching rows before it passes any on, so for a rare
+        // principal a top-n got its first rows, and could skip older files, only after most
+        // files were read. Decoding only the matching rows of the other columns also helps
+        // every selective query.
+        config.options_mut().execution.parquet.pushdown_filters = true;
         let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
         if let Some(limit) = options.memory_limit {
             // A fair pool, not DataFusion's greedy default: under a greedy pool one partition's
@@ -190,11 +196,20 @@ impl Lake {
             );
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
+        // Scans read the flat copies before DataFusion pushes sorts and dynamic filters into
+        // them: a scan rebuilt afterwards would lose the newest-first file order a top-n asks
+        // for, and with it the skipping of older files.
+        let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+        let before_sort = rules
+            .iter()
+            .position(|r| r.name() == "PushdownSort")
+            .unwrap_or(rules.len());
+        rules.insert(before_sort, Arc::new(copies::ReadCopies));
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config.clone())
             .with_runtime_env(runtime.build_arc()?)
             .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(copies::ReadCopies))
+            .with_physical_optimizer_rules(rules)
             .build();
         let ctx = SessionContext::new_with_state(state);
         register_functions(&ctx, options.memory_limit);

@@ -4,10 +4,12 @@
 //! queries: files a crashed run moved into place but never committed are not part of the
 //! table. The log also records each file's partition and event time range, so a scan prunes
 //! files with DataFusion's own [`PruningPredicate`] before opening any: a predicate on
-//! `eventtime`, `awsregion`, `region` or `date` opens only the files that can match. Inside the
-//! files that remain, Parquet statistics and page indexes prune row groups and pages, and
-//! bloom filters do for `eventid`, `sourceipaddress` and the flat copies of nested values
-//! (a predicate on `useridentity.arn` is rewritten onto its copy, see the `copies` module).
+//! `eventtime`, `awsregion`, `region` or `date` opens only the files that can match, and each
+//! file goes to DataFusion with its time range, so a top-n by time (`ORDER BY eventtime DESC
+//! LIMIT n`) skips the files older than its nth row as it runs. Inside the files that remain,
+//! Parquet statistics and page indexes prune row groups and pages, and bloom filters do for
+//! `eventid`, `sourceipaddress` and the flat copies of nested values (a predicate on
+//! `useridentity.arn` is rewritten onto its copy, see the `copies` module).
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -22,7 +24,8 @@ use ctlake_schema::schema::{AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_RE
 use ctlake_schema::shred::{self, SHREDDED};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
-use datafusion::common::{Column, DFSchema, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::FileSource;
@@ -237,6 +240,36 @@ impl LakeTable {
             (metric::PARTITIONS, partitions.len()),
         ];
 
+        let file_schema = if copies {
+            shred::file_schema()
+        } else {
+            ctlake_schema::event_schema()
+        };
+        // What the log knows of each file, in the file schema's terms: its event time range
+        // and region are exact. DataFusion checks them against the query's dynamic filters
+        // each time it is about to open a file, so once `ORDER BY eventtime DESC LIMIT n` has
+        // n rows, every file older than the nth is skipped without reading its footer.
+        let unknown = Statistics::new_unknown(&file_schema);
+        let time_col = file_schema.index_of(EVENT_TIME)?;
+        let region_col = file_schema.index_of(AWS_REGION)?;
+        let statistics = |f: &FileEntry| {
+            let mut s = unknown.clone();
+            // Exact, as `ctlake info` and `verify` take them (verify names any file whose
+            // footer disagrees): the top-n filter's pruning needs the count.
+            s.num_rows = Precision::Exact(f.rows as usize);
+            s.total_byte_size = Precision::Inexact(f.bytes as usize);
+            let time = |us| Precision::Exact(ScalarValue::TimestampMicrosecond(Some(us), None));
+            s.column_statistics[time_col].min_value = time(f.min_time_us);
+            s.column_statistics[time_col].max_value = time(f.max_time_us);
+            // Ingestion rejects events without a time, so no file has a null one; without
+            // saying so, a top-n's filter (`eventtime IS NULL OR eventtime > t`) prunes nothing.
+            s.column_statistics[time_col].null_count = Precision::Exact(0);
+            let region = Precision::Exact(ScalarValue::Utf8(Some(f.region.clone())));
+            s.column_statistics[region_col].min_value = region.clone();
+            s.column_statistics[region_col].max_value = region;
+            Arc::new(s)
+        };
+
         // Spread the files over the target partitions, largest first, by bytes.
         let groups_n = state
             .config()
@@ -245,36 +278,45 @@ impl LakeTable {
             .min(files.len().max(1));
         let mut sorted = files;
         sorted.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-        let mut groups: Vec<(u64, Vec<PartitionedFile>)> =
+        let mut groups: Vec<(u64, Vec<FileEntry>)> =
             (0..groups_n).map(|_| (0, Vec::new())).collect();
         for f in sorted {
-            let days = epoch_days(f.date);
-            let file = PartitionedFile::new(f.path.clone(), f.bytes).with_partition_values(vec![
-                ScalarValue::Utf8(Some(f.region.clone())),
-                ScalarValue::Date32(Some(days)),
-            ]);
             let smallest = groups
                 .iter_mut()
                 .min_by_key(|g| g.0)
                 .expect("at least one group");
             smallest.0 += f.bytes;
-            smallest.1.push(file);
+            smallest.1.push(f);
         }
-        let file_groups: Vec<FileGroup> = groups
+        // Each group reads its newest files first: investigations ask for the latest events
+        // (`ORDER BY eventtime DESC LIMIT n`, `lookup`), and the sooner a top-n holds its
+        // rows, the more of the older files its filter skips.
+        let mut file_groups: Vec<FileGroup> = groups
             .into_iter()
             .filter(|g| !g.1.is_empty())
-            .map(|g| FileGroup::new(g.1))
+            .map(|(_, mut group)| {
+                group.sort_by_key(|f| std::cmp::Reverse((f.max_time_us, f.min_time_us)));
+                let files = group.iter().map(|f| {
+                    PartitionedFile::new(f.path.clone(), f.bytes)
+                        .with_partition_values(vec![
+                            ScalarValue::Utf8(Some(f.region.clone())),
+                            ScalarValue::Date32(Some(epoch_days(f.date))),
+                        ])
+                        .with_statistics(statistics(f))
+                });
+                FileGroup::new(files.collect())
+            })
             .collect();
+        // With no file at all, one empty group: a scan of no partitions fails DataFusion's
+        // check of a sort above it that needs one.
+        if file_groups.is_empty() {
+            file_groups.push(FileGroup::new(Vec::new()));
+        }
 
         let partition_cols = vec![
             Arc::new(Field::new(PARTITION_REGION, DataType::Utf8, false)),
             Arc::new(Field::new(PARTITION_DATE, DataType::Date32, false)),
         ];
-        let file_schema = if copies {
-            shred::file_schema()
-        } else {
-            ctlake_schema::event_schema()
-        };
         let table_schema = TableSchema::builder(Arc::clone(&file_schema))
             .with_table_partition_cols(partition_cols)
             .build();
