@@ -112,6 +112,18 @@ impl Tape {
                 }
             };
         }
+        // An object member's key and its colon, up to the value.
+        macro_rules! member_key {
+            () => {
+                i = self.string(b, i, true)?;
+                skip_ws!();
+                if b.get(i) != Some(&b':') {
+                    return Err(SyntaxError);
+                }
+                i += 1;
+                skip_ws!();
+            };
+        }
         skip_ws!();
         // Expecting a value (true) or, inside a container, what follows one (false).
         let mut want_value = true;
@@ -143,13 +155,7 @@ impl Tape {
                             self.close(i);
                             want_value = false;
                         } else if c == b'{' {
-                            i = self.string(b, i, true)?;
-                            skip_ws!();
-                            if b.get(i) != Some(&b':') {
-                                return Err(SyntaxError);
-                            }
-                            i += 1;
-                            skip_ws!();
+                            member_key!();
                         }
                         // Else an array's first value follows.
                     }
@@ -195,13 +201,7 @@ impl Tape {
                     i += 1;
                     skip_ws!();
                     if in_object {
-                        i = self.string(b, i, true)?;
-                        skip_ws!();
-                        if b.get(i) != Some(&b':') {
-                            return Err(SyntaxError);
-                        }
-                        i += 1;
-                        skip_ws!();
+                        member_key!();
                     }
                     want_value = true;
                 }

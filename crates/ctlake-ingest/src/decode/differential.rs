@@ -161,6 +161,24 @@ fn variants(json: &[u8], seed: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// Feeds every record under `root` to both decoders, and damaged copies of one record in
+/// `every`, and compares what each pair built; returns the two pairs for their counts.
+fn compare_under(root: &Path, every: u64, what: &str) -> (Pair, Pair) {
+    let mut pair = Pair::new();
+    let mut damaged = Pair::new();
+    each_record(root, |json, origin| {
+        pair.feed(json, origin);
+        if pair.records.is_multiple_of(every) {
+            for v in variants(json, pair.records as usize) {
+                damaged.feed(&v, origin);
+            }
+        }
+    });
+    pair.compare(what);
+    damaged.compare("damaged copies");
+    (pair, damaged)
+}
+
 #[test]
 fn same_rows_and_rejects_on_the_real_corpora() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
@@ -168,19 +186,8 @@ fn same_rows_and_rejects_on_the_real_corpora() {
         eprintln!("SKIP: {} not found (the shared corpora)", root.display());
         return;
     }
-    let mut pair = Pair::new();
-    let mut damaged = Pair::new();
-    each_record(&root, |json, origin| {
-        pair.feed(json, origin);
-        // Damaged copies of one record in 25 (the corpora hold about 100,000).
-        if pair.records.is_multiple_of(25) {
-            for v in variants(json, pair.records as usize) {
-                damaged.feed(&v, origin);
-            }
-        }
-    });
-    pair.compare("the corpora");
-    damaged.compare("damaged copies");
+    // Damaged copies of one record in 25 (the corpora hold about 100,000).
+    let (pair, damaged) = compare_under(&root, 25, "the corpora");
     eprintln!(
         "corpora: {} records ({} stored); damaged copies: {} ({} stored, {} rejected)",
         pair.records, pair.accepted, damaged.records, damaged.accepted, damaged.rejected
@@ -205,18 +212,7 @@ fn same_rows_and_rejects_on_generated_cloudtrail() {
         ..Default::default()
     };
     let report = ctlake_generate::generate(&opts).expect("generated corpus");
-    let mut pair = Pair::new();
-    let mut damaged = Pair::new();
-    each_record(dir.path(), |json, origin| {
-        pair.feed(json, origin);
-        if pair.records.is_multiple_of(50) {
-            for v in variants(json, pair.records as usize) {
-                damaged.feed(&v, origin);
-            }
-        }
-    });
-    pair.compare("generated");
-    damaged.compare("damaged copies");
+    let (pair, damaged) = compare_under(dir.path(), 50, "generated");
     assert_eq!(pair.records, report.records);
     assert_eq!(pair.accepted, report.records);
     assert!(damaged.rejected > damaged.records / 5);
