@@ -197,8 +197,9 @@ impl Lake {
             runtime = runtime.with_memory_pool(Arc::new(pool));
         }
         // Scans read the flat copies before DataFusion pushes sorts and dynamic filters into
-        // them: a scan rebuilt afterwards would lose the newest-first file order a top-n asks
-        // for, and with it the skipping of older files.
+        // them (it runs its dynamic filter pushdown last because a plan changed after it can
+        // lose the filters): a scan rebuilt afterwards would drop the file order a top-n
+        // pushed into it.
         let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
         let before_sort = rules
             .iter()
