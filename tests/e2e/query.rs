@@ -295,6 +295,16 @@ fn empty_lakes_have_the_schema_and_unbounded_scans_get_a_hint() {
         assert!(hint.contains(&format!("all {} files", expected.partitions.len())), "{hint}");
         assert_eq!(whole.hint(u64::MAX), None, "a small lake earns no hint");
         assert_eq!(day.statistics.hint(1), None, "a bounded query earns no hint");
+        assert_eq!(whole.files_skipped, 0);
+        // The latest events: planned over every file, but most are skipped unread once the
+        // top rows are found, so the query earns no hint.
+        let latest = l
+            .run(l.sql("SELECT eventid FROM cloudtrail ORDER BY eventtime DESC LIMIT 5").await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(latest.statistics.files_scanned, files);
+        assert!(latest.statistics.files_skipped * 2 > files, "{:?}", latest.statistics);
+        assert_eq!(latest.statistics.hint(1), None, "a top-n that skipped files earns no hint");
     });
 }
 

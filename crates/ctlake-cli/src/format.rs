@@ -36,6 +36,17 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// What a query's statistics line adds when it skipped files as it ran (`""` otherwise).
+pub fn skipped(s: &ctlake_query::ScanStatistics) -> String {
+    if s.files_skipped == 0 {
+        return String::new();
+    }
+    format!(
+        ", of which {} skipped unread once its top rows were found",
+        count(s.files_skipped)
+    )
+}
+
 /// How often plain progress lines are printed when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 

@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::MetricValue;
 use futures::StreamExt;
 
 use crate::Result;
@@ -27,6 +28,11 @@ pub struct ScanStatistics {
     pub rows_scanned: u64,
     /// Partitions (region and date) the opened files belong to, per scan.
     pub partitions_scanned: u64,
+    /// Of the files scanned, those skipped unread as the query ran: a top-n by time had
+    /// its rows, and their time range could not beat them (counted as DataFusion's file
+    /// ranges, one per file unless it split a large file to share it between cores). The
+    /// figures above count them; they are known only at planning.
+    pub files_skipped: u64,
     /// The query ran on a cluster: its scans' counters stay on the executors, and only
     /// `files_total` is known here.
     pub remote: bool,
@@ -47,7 +53,7 @@ impl ScanStatistics {
     /// than one file): bounding `eventtime` would have opened only the days in range.
     pub fn hint(&self, large_bytes: u64) -> Option<Hint> {
         (self.files_total > 1
-            && self.files_scanned >= self.files_total
+            && self.files_scanned.saturating_sub(self.files_skipped) >= self.files_total
             && self.bytes_scanned >= large_bytes)
             .then_some(Hint::WholeLakeScan {
                 files: self.files_total,
@@ -62,6 +68,16 @@ fn add(plan: &dyn ExecutionPlan, s: &mut ScanStatistics) {
         s.bytes_scanned += get(metric::BYTES);
         s.rows_scanned += get(metric::ROWS);
         s.partitions_scanned += get(metric::PARTITIONS);
+        for m in metrics.iter() {
+            if let MetricValue::PruningMetrics {
+                name,
+                pruning_metrics,
+            } = m.value()
+                && name == "files_ranges_pruned_statistics"
+            {
+                s.files_skipped += pruning_metrics.pruned() as u64;
+            }
+        }
     }
     for child in plan.children() {
         add(child.as_ref(), s);

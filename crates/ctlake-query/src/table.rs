@@ -256,6 +256,17 @@ impl LakeTable {
         // and region are exact. DataFusion checks them against the query's dynamic filters
         // each time it is about to open a file, so once `ORDER BY eventtime DESC LIMIT n` has
         // n rows, every file older than the nth is skipped without reading its footer.
+        // About 17 KB a file (measured: 20 MB for 1,121 files), so only for scans that
+        // read `eventtime`, the column a top-n by time sorts on: a lake of 30,000 files would
+        // otherwise hold 500 MB of them for any query.
+        let time_read = projection.is_none_or(|p| {
+            p.iter().any(|&i| {
+                self.schema
+                    .fields()
+                    .get(i)
+                    .is_some_and(|f| f.name() == EVENT_TIME)
+            })
+        });
         let unknown = Statistics::new_unknown(&file_schema);
         let time_col = file_schema.index_of(EVENT_TIME)?;
         let region_col = file_schema.index_of(AWS_REGION)?;
@@ -304,12 +315,16 @@ impl LakeTable {
             .map(|(_, mut group)| {
                 group.sort_by_key(|f| std::cmp::Reverse((f.max_time_us, f.min_time_us)));
                 let files = group.iter().map(|f| {
-                    PartitionedFile::new(f.path.clone(), f.bytes)
-                        .with_partition_values(vec![
+                    let file =
+                        PartitionedFile::new(f.path.clone(), f.bytes).with_partition_values(vec![
                             ScalarValue::Utf8(Some(f.region.clone())),
                             ScalarValue::Date32(Some(epoch_days(f.date))),
-                        ])
-                        .with_statistics(statistics(f))
+                        ]);
+                    if time_read {
+                        file.with_statistics(statistics(f))
+                    } else {
+                        file
+                    }
                 });
                 FileGroup::new(files.collect())
             })

@@ -13,7 +13,7 @@ use datafusion::prelude::DataFrame;
 
 use crate::Global;
 use crate::args::{self, LakeArg, NameValue};
-use crate::format::{bytes, count};
+use crate::format::{bytes, count, skipped};
 use crate::output::{self, Format, print_query_error};
 
 #[derive(Debug, clap::Args)]
@@ -243,13 +243,14 @@ async fn write_result(
         );
     } else if sink.stats {
         eprintln!(
-            "{} rows; scanned {} of {} files in {} partitions ({}, {} rows); {:.3} s",
+            "{} rows; scanned {} of {} files in {} partitions ({}, {} rows){}; {:.3} s",
             count(written.rows),
             count(s.files_scanned),
             count(s.files_total),
             count(s.partitions_scanned),
             bytes(s.bytes_scanned),
             count(s.rows_scanned),
+            skipped(&s),
             elapsed.as_secs_f64()
         );
     } else if sink.format == Format::Table && io::stderr().is_terminal() {

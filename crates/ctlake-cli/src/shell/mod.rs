@@ -28,7 +28,7 @@ use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
 
 use crate::Global;
-use crate::format::{bytes, count};
+use crate::format::{bytes, count, skipped};
 use crate::output::{self, Format, print_query_error};
 use helper::{ShellHelper, Vocabulary};
 use meta::Next;
@@ -612,13 +612,14 @@ impl Shell {
             ));
         } else if self.settings.timing {
             text.push_str(&format!(
-                "\nTime: {:.3} s; scanned {} of {} files in {} partitions, {}, {} events",
+                "\nTime: {:.3} s; scanned {} of {} files in {} partitions, {}, {} events{}",
                 elapsed.as_secs_f64(),
                 count(s.files_scanned),
                 count(s.files_total),
                 count(s.partitions_scanned),
                 bytes(s.bytes_scanned),
-                count(s.rows_scanned)
+                count(s.rows_scanned),
+                skipped(s)
             ));
         }
         text
