@@ -527,7 +527,8 @@ fn map_key_lookups_read_the_copies() {
 }
 
 /// Makes half the lake's files look written before the flat copies existed: the log names
-/// none for them (their Parquet still has them, which readers must then not rely on).
+/// none for them (their Parquet still has them, which readers must then not rely on), nor
+/// their footer's length and schema, which the log did not record then either.
 fn forget_copies_of_half(lake: &std::path::Path) {
     for entry in std::fs::read_dir(lake.join("_ctlake/log")).unwrap() {
         let path = entry.unwrap().path();
@@ -535,7 +536,9 @@ fn forget_copies_of_half(lake: &std::path::Path) {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         for (i, f) in commit["add"].as_array_mut().unwrap().iter_mut().enumerate() {
             if i % 2 == 0 {
-                f.as_object_mut().unwrap().remove("copies");
+                for field in ["copies", "footer", "schema"] {
+                    f.as_object_mut().unwrap().remove(field);
+                }
             }
         }
         std::fs::write(&path, serde_json::to_vec(&commit).unwrap()).unwrap();

@@ -159,6 +159,58 @@ fn files_opened(lake: &str, sql: &str) -> (u64, u64) {
     (total, matched)
 }
 
+/// Opening a data file reads its footer and nothing more: the log records each footer's
+/// length, so a scan asks for exactly those bytes (it read 64 KB, or the whole of a smaller
+/// file, before). `count(*)` needs no column, only each file's footer.
+#[test]
+fn opening_a_file_reads_exactly_its_footer() {
+    let (_dir, lake, _expected) = sample_lake();
+    // Each footer's length, off the file's own last 8 bytes: its length, then `PAR1`.
+    let mut footers = Vec::new();
+    let mut stack = vec![lake.join("cloudtrail")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let bytes = std::fs::read(&path).unwrap();
+                let tail = &bytes[bytes.len() - 8..];
+                assert_eq!(&tail[4..], b"PAR1");
+                footers.push(u32::from_le_bytes(tail[..4].try_into().unwrap()) as f64 + 8.0);
+            }
+        }
+    }
+    let total: f64 = footers.iter().sum();
+    let largest = footers.iter().cloned().fold(0.0, f64::max);
+
+    let lake_s = lake.display().to_string();
+    let sql = "SELECT count(*) FROM cloudtrail";
+    let explain = explain_analyze(&lake_s, sql);
+    // DataFusion prints the count with four significant digits ("640.5 K").
+    let scanned: f64 = explain
+        .split(" bytes_scanned=")
+        .skip(1)
+        .map(|part| {
+            let mut words = part.split_whitespace();
+            let number: f64 = words.next().unwrap().trim_end_matches(',').parse().unwrap();
+            match words.next().map(|w| w.trim_end_matches(',')) {
+                Some("K") => number * 1e3,
+                Some("M") => number * 1e6,
+                _ => number,
+            }
+        })
+        .sum();
+    let (ranges, _) = files_opened(&lake_s, sql);
+    // A file DataFusion splits into two ranges has its footer read once for each.
+    let extra = (ranges as f64 - footers.len() as f64) * largest;
+    assert!(
+        scanned >= total * 0.995 && scanned <= (total + extra) * 1.005,
+        "read {scanned} bytes to open {} files ({ranges} ranges) whose footers are {total} bytes",
+        footers.len()
+    );
+}
+
 /// An investigation's usual question, the latest events of one principal, reads the newest
 /// files and skips the others: each file's time range comes from the commit log, and the
 /// top-n's bound rules older files out before their footers are read.

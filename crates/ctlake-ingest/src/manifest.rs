@@ -361,6 +361,15 @@ pub(crate) fn stage(
     let path = format!("{}/part-{}.parquet", key.dir(), uuid::Uuid::now_v7());
     let from = store.stage_path(run, &path);
     let bytes = file.bytes.len() as u64;
+    // A Parquet file ends with its footer's length (4 bytes) and `PAR1`.
+    let footer = file
+        .bytes
+        .len()
+        .checked_sub(8)
+        .and_then(|at| file.bytes.get(at..at + 4))
+        .map_or(0, |n| {
+            u32::from_le_bytes([n[0], n[1], n[2], n[3]]).saturating_add(8)
+        });
     let sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         &file.bytes,
     )));
@@ -378,6 +387,8 @@ pub(crate) fn stage(
             sha256,
             // Both writers (`writer::encode`, compaction) add every copy.
             copies: ctlake_schema::shred::VERSION,
+            footer,
+            schema: Some(file.schema_id),
         },
     })
 }
@@ -532,6 +543,8 @@ mod tests {
                     max_time_us: 0,
                     sha256: None,
                     copies: 0,
+                    footer: 0,
+                    schema: None,
                 })
                 .collect(),
             remove: vec![],

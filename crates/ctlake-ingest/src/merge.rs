@@ -276,6 +276,8 @@ mod tests {
             max_time_us: sorted.last().map_or(0, |r| r.0),
             sha256: None,
             copies: 0,
+            footer: 0,
+            schema: None,
         }
     }
 

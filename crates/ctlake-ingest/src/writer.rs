@@ -21,12 +21,16 @@ use arrow::buffer::NullBuffer;
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::{SchemaRef, TimestampMicrosecondType};
 use bytes::Bytes;
-use ctlake_schema::schema::{EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME, SOURCE_IP};
+use ctlake_schema::schema::{
+    EVENT_ID, EVENT_JSON, EVENT_JSON_CHECKSUM, EVENT_TIME, SOURCE_IP, file_schema_id,
+};
 use ctlake_schema::shred::{self, Path, SHREDDED};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
-use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::file::properties::{
+    DEFAULT_CREATED_BY, EnabledStatistics, WriterProperties, WriterPropertiesBuilder,
+};
 use parquet::schema::types::ColumnPath;
 
 use crate::Result;
@@ -107,6 +111,8 @@ pub struct EncodedFile {
     pub min_time: i64,
     /// Largest `eventtime`, microseconds since the epoch.
     pub max_time: i64,
+    /// The identity of the schema it was written with (`file_schema_id`).
+    pub schema_id: String,
 }
 
 /// Columns with a bloom filter per row group: the top-level columns that incident responders
@@ -279,5 +285,6 @@ pub fn encode(batches: &[RecordBatch]) -> Result<EncodedFile> {
         rows: batch.num_rows() as u64,
         min_time,
         max_time,
+        schema_id: file_schema_id(schema, DEFAULT_CREATED_BY),
     })
 }

@@ -66,6 +66,14 @@ pub struct FileEntry {
     /// (`ctlake_schema::shred::VERSION`); 0, and not written, for files from before them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub copies: u32,
+    /// Length of the file's Parquet footer with its 8-byte trailer, so that a scan reads it in
+    /// one read of exactly that many bytes from the end; 0, and not written, when unknown.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub footer: u32,
+    /// The identity of the schema the file was written with
+    /// (`ctlake_schema::schema::file_schema_id`); absent for files written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

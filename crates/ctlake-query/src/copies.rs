@@ -198,8 +198,11 @@ fn read_copies(
     // scan statistics `LakeTable` recorded on the old one, and its options: when it took the
     // query's filters to apply while decoding (`pushdown_filters`), DataFusion removed the
     // filter above it, and a scan that only pruned with them would return every row.
-    let mut fresh = crate::table::parquet_source(table_schema.clone())
-        .with_table_parquet_options(source.table_parquet_options().clone());
+    let mut fresh = crate::table::parquet_source(
+        table_schema.clone(),
+        source.parquet_file_reader_factory().cloned(),
+    )
+    .with_table_parquet_options(source.table_parquet_options().clone());
     if let Some(predicate) = source.filter() {
         fresh = fresh.with_predicate(predicate);
     }

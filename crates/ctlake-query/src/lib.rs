@@ -42,6 +42,7 @@ mod copies;
 pub mod dialect;
 pub mod display;
 mod error;
+mod footer;
 mod functions;
 pub mod insights;
 pub mod lexer;
@@ -220,7 +221,7 @@ impl Lake {
         ctx.register_object_store(&store_url, Arc::clone(&store) as Arc<dyn ObjectStore>);
         let files = snapshot.files.values().cloned().collect();
         let url = ObjectStoreUrl::parse(&url)?;
-        let table = Arc::new(LakeTable::new(url.clone(), files));
+        let table = Arc::new(LakeTable::new(url.clone(), files).with_local_root(root.clone()));
         let lake = Self {
             ctx,
             info,
@@ -422,7 +423,8 @@ impl Lake {
         // user's catalog.
         let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), self.ctx.runtime_env());
         let files = self.table.files().to_vec();
-        ctx.register_table("sample", Arc::new(LakeTable::new(self.url.clone(), files)))?;
+        let table = LakeTable::new(self.url.clone(), files).with_local_root(self.root.clone());
+        ctx.register_table("sample", Arc::new(table))?;
         let mut out = std::collections::BTreeMap::new();
         for path in suggest::map_paths() {
             let mut parts = path.split('.');

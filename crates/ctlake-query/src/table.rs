@@ -12,6 +12,7 @@
 //! `useridentity.arn` is rewritten onto its copy, see the `copies` module).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use arrow::array::{
@@ -20,7 +21,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, SchemaRef};
 use async_trait::async_trait;
 use ctlake_log::FileEntry;
-use ctlake_schema::schema::{AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_REGION};
+use ctlake_schema::schema::{
+    AWS_REGION, EVENT_TIME, PARTITION_DATE, PARTITION_REGION, file_schema_id,
+};
 use ctlake_schema::shred::{self, SHREDDED};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
@@ -29,6 +32,7 @@ use datafusion::common::{Column, DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::FileSource;
+use datafusion::datasource::physical_plan::parquet::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -38,6 +42,9 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricBuilder;
+use parquet::file::properties::DEFAULT_CREATED_BY;
+
+use crate::footer::{FooterReaderFactory, SchemaId};
 use datafusion::physical_plan::union::UnionExec;
 
 /// Names of the counters each scan of the table adds to its plan's metrics: what the scan
@@ -62,6 +69,8 @@ pub struct LakeTable {
     // files of the snapshot current when they start (see `Lake::execute`).
     files: RwLock<Arc<Vec<FileEntry>>>,
     schema: SchemaRef,
+    /// The folder the store at `url` serves, when the lake is on a local disk.
+    local: Option<PathBuf>,
 }
 
 impl LakeTable {
@@ -71,7 +80,15 @@ impl LakeTable {
             url,
             files: RwLock::new(Arc::new(files)),
             schema: ctlake_schema::table_schema(),
+            local: None,
         }
+    }
+
+    /// The table of a lake in the local folder `root`, which the store at `url` serves: scans
+    /// read its files directly (see the `footer` module).
+    pub fn with_local_root(mut self, root: Option<PathBuf>) -> Self {
+        self.local = root;
+        self
     }
 
     /// The data files of the table.
@@ -112,16 +129,24 @@ impl LakeTable {
     }
 }
 
-/// The Parquet source of every scan of the table (and of `copies::ReadCopies`' rebuilt ones).
-pub(crate) fn parquet_source(table_schema: TableSchema) -> ParquetSource {
-    ParquetSource::new(table_schema)
+/// The Parquet source of every scan of the table (and of `copies::ReadCopies`' rebuilt ones),
+/// opening files with `readers` (see the `footer` module).
+pub(crate) fn parquet_source(
+    table_schema: TableSchema,
+    readers: Option<Arc<dyn ParquetFileReaderFactory>>,
+) -> ParquetSource {
+    let source = ParquetSource::new(table_schema)
         .with_enable_page_index(true)
-        .with_metadata_size_hint(FOOTER_HINT)
+        .with_metadata_size_hint(FOOTER_HINT);
+    match readers {
+        Some(readers) => source.with_parquet_file_reader_factory(readers),
+        None => source,
+    }
 }
 
-/// Bytes read from a file's end to find its footer in one read rather than two (its length,
-/// then the footer): a data file's footer is about 21 KB (150 columns, a row group), and a
-/// point lookup over a large lake opens every file's.
+/// Bytes read from the end of a file whose footer length the log does not know, to find its
+/// footer in one read rather than two (its length, then the footer): a data file's footer is
+/// about 22 KB (150 columns, a row group).
 const FOOTER_HINT: usize = 64 << 10;
 
 /// A date as Arrow's `Date32`: days since 1970-01-01.
@@ -267,6 +292,8 @@ impl LakeTable {
                     .is_some_and(|f| f.name() == EVENT_TIME)
             })
         });
+        // Files written with this very schema by this Parquet library are read as it.
+        let current_id = file_schema_id(&file_schema, DEFAULT_CREATED_BY);
         let unknown = Statistics::new_unknown(&file_schema);
         let time_col = file_schema.index_of(EVENT_TIME)?;
         let region_col = file_schema.index_of(AWS_REGION)?;
@@ -315,11 +342,21 @@ impl LakeTable {
             .map(|(_, mut group)| {
                 group.sort_by_key(|f| std::cmp::Reverse((f.max_time_us, f.min_time_us)));
                 let files = group.iter().map(|f| {
-                    let file =
-                        PartitionedFile::new(f.path.clone(), f.bytes).with_partition_values(vec![
+                    let mut file = PartitionedFile::new(f.path.clone(), f.bytes)
+                        .with_partition_values(vec![
                             ScalarValue::Utf8(Some(f.region.clone())),
                             ScalarValue::Date32(Some(epoch_days(f.date))),
                         ]);
+                    // What the log knows of the file's footer (see the `footer` module).
+                    if f.footer > 0 {
+                        file = file.with_metadata_size_hint(f.footer as usize);
+                    }
+                    if let Some(id) = &f.schema {
+                        if *id == current_id {
+                            file = file.with_arrow_schema(Arc::clone(&file_schema));
+                        }
+                        file = file.with_extension(SchemaId(Arc::from(id.as_str())));
+                    }
                     if time_read {
                         file.with_statistics(statistics(f))
                     } else {
@@ -342,7 +379,9 @@ impl LakeTable {
         let table_schema = TableSchema::builder(Arc::clone(&file_schema))
             .with_table_partition_cols(partition_cols)
             .build();
-        let mut source = parquet_source(table_schema.clone());
+        let store = state.runtime_env().object_store(&self.url)?;
+        let readers = Arc::new(FooterReaderFactory::new(store, self.local.clone()));
+        let mut source = parquet_source(table_schema.clone(), Some(readers));
         // On the source's metrics, which its clones share and the scan's node reports.
         for (name, value) in scanned {
             MetricBuilder::new(source.metrics())
