@@ -1,14 +1,15 @@
-//! Opening data files' footers: what the commit log already knows, a scan does not re-derive.
+//! Opening data files: what the commit log already knows, a scan does not re-derive.
 //!
-//! A lake partitioned by region and day has many small files (1,121 for 5 million events),
-//! and a query over all of them spent about half its time opening their footers: reading
-//! 64 KB to find a footer of about 22 KB, decoding its Parquet schema of 150 columns, and
-//! decoding the Arrow schema stored beside it, for every file, though all of them are the same.
-//! The log records each file's footer length and the identity of its schema
+//! A lake partitioned by region and day has many small files (1,121 for 5 million events), so
+//! opening a file is a cost of its own, and it was most of a whole-lake query's. DataFusion read
+//! 64 KB from each file's end to find a footer of about 22 KB, and decoded each footer's Parquet
+//! schema (150 columns) and Arrow schema, though all were the same; object_store's local store
+//! opened the file again for every read and handed each read to a blocking thread. The log
+//! records each file's footer length and the identity of its schema
 //! (`ctlake_schema::schema::file_schema_id`), so a scan reads exactly the footer, decodes the
-//! Parquet schema once for every file that shares an identity, and reads files written with
-//! the current schema as that schema without decoding the Arrow one. Files from before the log
-//! recorded these are opened as DataFusion opens any Parquet file.
+//! Parquet schema once for all the files that share an identity, and reads files written with
+//! the current schema as that schema without decoding the Arrow one; a local lake's files are
+//! read in place. Files from before the log recorded these are opened as any Parquet file is.
 
 use std::collections::HashMap;
 use std::ops::Range;
