@@ -42,10 +42,10 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricBuilder;
+use datafusion::physical_plan::union::UnionExec;
 use parquet::file::properties::DEFAULT_CREATED_BY;
 
 use crate::footer::{FooterReaderFactory, SchemaId};
-use datafusion::physical_plan::union::UnionExec;
 
 /// Names of the counters each scan of the table adds to its plan's metrics: what the scan
 /// opens, known once pruning has chosen the files. [`crate::ScanStatistics`] sums them over a
