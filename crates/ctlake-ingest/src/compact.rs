@@ -199,7 +199,6 @@ struct Output {
     rows: u64,
     min_time: i64,
     max_time: i64,
-    schema_id: String,
 }
 
 /// Rewrites one partition's files into staged files of about `target` bytes.
@@ -220,7 +219,7 @@ fn rewrite(
             rows: out.rows,
             min_time: out.min_time,
             max_time: out.max_time,
-            schema_id: out.schema_id,
+            schema_id: file_schema_id(&ctlake_schema::shred::file_schema(), DEFAULT_CREATED_BY),
         };
         staged.push(manifest::stage(store, run, key, file)?);
         Ok(())
@@ -243,18 +242,19 @@ fn rewrite(
             let (first, last) = (times.value(0), times.value(batch.num_rows() - 1));
             let o = match out.as_mut() {
                 Some(o) => o,
-                None => {
-                    let schema = ctlake_schema::shred::file_schema();
-                    let schema_id = file_schema_id(&schema, DEFAULT_CREATED_BY);
-                    let props = writer::writer_properties(&schema, rows_hint);
-                    out.insert(Output {
-                        writer: ArrowWriter::try_new(Vec::new(), schema, Some(props))?,
-                        rows: 0,
-                        min_time: first,
-                        max_time: last,
-                        schema_id,
-                    })
-                }
+                None => out.insert(Output {
+                    writer: ArrowWriter::try_new(
+                        Vec::new(),
+                        ctlake_schema::shred::file_schema(),
+                        Some(writer::writer_properties(
+                            &ctlake_schema::shred::file_schema(),
+                            rows_hint,
+                        )),
+                    )?,
+                    rows: 0,
+                    min_time: first,
+                    max_time: last,
+                }),
             };
             o.min_time = o.min_time.min(first);
             o.max_time = o.max_time.max(last);

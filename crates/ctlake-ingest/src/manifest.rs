@@ -32,6 +32,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use chrono::Utc;
 use ctlake_schema::layout::{self, PartitionKey};
+use parquet::file::FOOTER_SIZE;
+use parquet::file::metadata::FooterTail;
 use serde::{Deserialize, Serialize};
 
 pub use ctlake_log::{
@@ -361,15 +363,15 @@ pub(crate) fn stage(
     let path = format!("{}/part-{}.parquet", key.dir(), uuid::Uuid::now_v7());
     let from = store.stage_path(run, &path);
     let bytes = file.bytes.len() as u64;
-    // A Parquet file ends with its footer's length (4 bytes) and `PAR1`.
+    // What a scan reads to open the file: its metadata and the 8-byte tail giving its length.
     let footer = file
         .bytes
         .len()
-        .checked_sub(8)
-        .and_then(|at| file.bytes.get(at..at + 4))
-        .map_or(0, |n| {
-            u32::from_le_bytes([n[0], n[1], n[2], n[3]]).saturating_add(8)
-        });
+        .checked_sub(FOOTER_SIZE)
+        .and_then(|at| <&[u8; FOOTER_SIZE]>::try_from(&file.bytes[at..]).ok())
+        .and_then(|tail| FooterTail::try_new(tail).ok())
+        .and_then(|tail| u32::try_from(tail.metadata_length() + FOOTER_SIZE).ok())
+        .unwrap_or(0);
     let sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
         &file.bytes,
     )));
