@@ -6,6 +6,8 @@ use super::decoding::{FileResult, Msg, Outcome, decode_files};
 use super::dedup::{load_ids, rebase};
 use super::feed::{Feed, Loaded, READ_AHEAD, read_files};
 use super::*;
+use crate::writer::Rows;
+use arrow::buffer::BooleanBuffer;
 
 pub(super) struct Run<'a> {
     pub(super) store: &'a LakeStore,
@@ -32,14 +34,14 @@ pub(super) struct BatchState {
 /// One partition's rows waiting to be written.
 #[derive(Default)]
 pub(super) struct Buffered {
-    pub(super) batches: Vec<RecordBatch>,
+    pub(super) batches: Vec<Rows>,
     pub(super) bytes: usize,
     /// The chunk that last added rows.
     pub(super) touched: u64,
 }
 
 /// Partitions handed to the encoder thread to be written as one staged file each.
-pub(super) type Job = Vec<(PartitionKey, Vec<RecordBatch>)>;
+pub(super) type Job = Vec<(PartitionKey, Vec<Rows>)>;
 
 impl Run<'_> {
     pub(super) fn batch(
@@ -272,8 +274,8 @@ impl Run<'_> {
         state: &mut BatchState,
     ) -> Result<()> {
         let PartitionRows { key, batch, ids } = part;
-        let batch = if self.opts.keep_duplicates {
-            batch
+        let rows = if self.opts.keep_duplicates {
+            Rows::from(batch)
         } else {
             if !self.dedup.contains_key(&key) {
                 let existing =
@@ -281,25 +283,37 @@ impl Run<'_> {
                 self.dedup.insert(key.clone(), existing);
             }
             let seen = self.dedup.get_mut(&key).expect("inserted above");
-            let keep: Vec<bool> = ids.iter().map(|id| seen.insert(*id)).collect();
-            let dropped = keep.iter().filter(|k| !**k).count();
+            let keep: BooleanBuffer = ids.iter().map(|id| seen.insert(*id)).collect();
+            let dropped = keep.len() - keep.count_set_bits();
             state.counts.duplicates += dropped as u64;
             if dropped == 0 {
-                batch
+                Rows::from(batch)
+            } else if dropped * 2 > batch.num_rows() {
+                // Mostly re-delivered rows: holding them until the write would spend the
+                // memory budget on rows that are never written.
+                let keep = BooleanArray::new(keep, None);
+                Rows::from(filter_record_batch(&batch, &keep)?)
             } else {
-                filter_record_batch(&batch, &BooleanArray::from(keep))?
+                Rows {
+                    batch,
+                    keep: Some(keep),
+                }
             }
         };
-        if batch.num_rows() == 0 {
+        let kept = rows
+            .keep
+            .as_ref()
+            .map_or(rows.batch.num_rows(), |k| k.count_set_bits());
+        if kept == 0 {
             return Ok(());
         }
-        state.counts.events += batch.num_rows() as u64;
-        let bytes = batch.get_array_memory_size();
+        state.counts.events += kept as u64;
+        let bytes = rows.batch.get_array_memory_size();
         state.buffered += bytes;
         let buffered = state.buffers.entry(key).or_default();
         buffered.bytes += bytes;
         buffered.touched = state.tick;
-        buffered.batches.push(batch);
+        buffered.batches.push(rows);
         Ok(())
     }
 }
@@ -341,7 +355,7 @@ pub(super) fn encode_jobs(
         let done: Vec<Result<Staged>> = job
             .into_par_iter()
             .map(|(key, batches)| {
-                let file = writer::encode(&batches)?;
+                let file = writer::encode_kept(&batches)?;
                 drop(batches);
                 manifest::stage(store, run_id, &key, file)
             })

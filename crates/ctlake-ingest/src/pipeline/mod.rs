@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, bounded};
