@@ -70,10 +70,6 @@ pub(crate) fn looks_like_event_file(name: &str) -> bool {
     EVENT_FILE_SUFFIXES.iter().any(|s| lower.ends_with(s))
 }
 
-fn is_hidden(name: &str) -> bool {
-    name.starts_with('.')
-}
-
 fn has_glob_chars(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
@@ -253,10 +249,13 @@ impl Walk<'_> {
     ) -> Result<()> {
         let exclude = self.exclude;
         let mut walker = walkdir::WalkDir::new(root)
-            .sort_by_file_name()
+            // The entries sorted share their folder, so their paths order as their names do;
+            // comparing names instead parsed both paths' components on every comparison
+            // (2% of an ingest of tiny files).
+            .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str()))
             .into_iter()
             .filter_entry(|e| {
-                let hidden = e.depth() > 0 && is_hidden(&e.file_name().to_string_lossy());
+                let hidden = e.depth() > 0 && e.file_name().as_encoded_bytes().starts_with(b".");
                 !hidden && exclude != Some(e.path())
             });
         while let Some(entry) = walker.next() {
