@@ -31,7 +31,9 @@ pub(super) fn rebase(
             keep.push(f);
             continue;
         };
-        let stored = load_ids(store, their_files, &mut Vec::new())?;
+        // A winner's file that cannot be read is named as damaged, not passed over quietly:
+        // its events may then be stored twice, and the user must hear of it.
+        let stored = load_ids(store, their_files, &mut report.damaged)?;
         let bytes = store.get(&f.path)?.ok_or_else(|| Error::Lake {
             location: store.location(),
             message: format!("data file {} written by this run is missing", f.path),
