@@ -85,6 +85,15 @@ pub struct Rows {
     pub keep: Option<BooleanBuffer>,
 }
 
+impl Rows {
+    /// How many rows are kept.
+    pub fn kept(&self) -> usize {
+        self.keep
+            .as_ref()
+            .map_or(self.batch.num_rows(), |k| k.count_set_bits())
+    }
+}
+
 impl From<RecordBatch> for Rows {
     fn from(batch: RecordBatch) -> Self {
         Self { batch, keep: None }
@@ -102,16 +111,8 @@ pub fn sort_rows(batches: &[RecordBatch]) -> Result<RecordBatch> {
 pub fn sort_kept(batches: &[Rows]) -> Result<RecordBatch> {
     // Sort (batch, row) positions, then gather the rows in that order in one pass: one copy
     // of the data, not a concatenation and then a sorted copy of it.
-    let mut keys: Vec<(i64, &str, u32, u32)> = Vec::with_capacity(
-        batches
-            .iter()
-            .map(|b| {
-                b.keep
-                    .as_ref()
-                    .map_or(b.batch.num_rows(), |k| k.count_set_bits())
-            })
-            .sum(),
-    );
+    let mut keys: Vec<(i64, &str, u32, u32)> =
+        Vec::with_capacity(batches.iter().map(Rows::kept).sum());
     for (bi, rows) in batches.iter().enumerate() {
         let key = SortKey::of(&rows.batch);
         let mut push = |row: usize| {

@@ -300,10 +300,7 @@ impl Run<'_> {
                 }
             }
         };
-        let kept = rows
-            .keep
-            .as_ref()
-            .map_or(rows.batch.num_rows(), |k| k.count_set_bits());
+        let kept = rows.kept();
         if kept == 0 {
             return Ok(());
         }
