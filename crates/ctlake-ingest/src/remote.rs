@@ -204,7 +204,7 @@ pub fn walk(arg: &str, listing: &Listing, sink: &mut dyn FnMut(Found) -> bool) -
                     reason: "CloudTrail digest file (integrity record, not events)".into(),
                 })));
             }
-            if !explicit && !crate::source::looks_like_event_file(name) {
+            if !explicit && !crate::source::looks_like_event_file(name.as_bytes()) {
                 return Some(sink(Found::Ignored));
             }
             Some(sink(Found::File(source_file(

@@ -65,9 +65,64 @@ const EVENT_FILE_SUFFIXES: [&str; 6] = [
     ".json.gz",
 ];
 
-pub(crate) fn looks_like_event_file(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    EVENT_FILE_SUFFIXES.iter().any(|s| lower.ends_with(s))
+pub(crate) fn looks_like_event_file(name: &[u8]) -> bool {
+    EVENT_FILE_SUFFIXES.iter().any(|s| {
+        name.len() >= s.len() && name[name.len() - s.len()..].eq_ignore_ascii_case(s.as_bytes())
+    })
+}
+
+/// The bytes a `file://` URI's path keeps as they are: `url`'s path-segment set lets these
+/// through unencoded, and `/` separates the segments.
+const URI_PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        plain[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'/');
+        b += 1;
+    }
+    let mut i = 0;
+    let more = b"!$&'()*+,;=:@";
+    while i < more.len() {
+        plain[more[i] as usize] = true;
+        i += 1;
+    }
+    plain
+};
+
+/// The `file://` URI of a canonical path, the source's identity in the manifest. A path of
+/// the characters a URI path keeps as they are is written out directly; any other goes
+/// through `url` (for its percent-encoding), which parses the path's components again and
+/// cost a sixth of the walk's instructions over a tree of small delivery files.
+pub(crate) fn file_uri(canonical: &Path) -> String {
+    if cfg!(unix)
+        && let Some(text) = canonical.to_str()
+        && text.starts_with('/')
+        && !text.ends_with('/')
+        && text.bytes().all(|b| URI_PLAIN[b as usize])
+        // `.`, `..` and empty segments, which `url` folds; a canonical path has none, but a
+        // name starting with a dot (`/.x`) takes the slow way too rather than be told apart.
+        && memchr::memmem::find(text.as_bytes(), b"//").is_none()
+        && memchr::memmem::find(text.as_bytes(), b"/.").is_none()
+    {
+        let mut uri = String::with_capacity(7 + text.len());
+        uri.push_str("file://");
+        uri.push_str(text);
+        return uri;
+    }
+    url::Url::from_file_path(canonical)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| canonical.display().to_string())
+}
+
+/// The last segment of a path, without parsing its components (a walk asks it of every
+/// entry).
+fn last_name(path: &Path) -> &[u8] {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    match memchr::memrchr(b'/', bytes) {
+        Some(at) => &bytes[at + 1..],
+        None => bytes,
+    }
 }
 
 fn has_glob_chars(s: &str) -> bool {
@@ -217,7 +272,7 @@ impl Walk<'_> {
         // walked (resolving each of millions of files again costs a path walk in the kernel).
         let root = path.canonicalize().map_err(|e| Error::io(&display, e))?;
         if !root.is_dir() {
-            return self.file(path, root, explicit);
+            return self.file(path.to_path_buf(), Some(root), explicit);
         }
         if !self.dirs.insert(root.clone()) {
             return Ok(());
@@ -248,6 +303,12 @@ impl Walk<'_> {
         mut days: Option<&mut Vec<(DayFolder, PathBuf, PathBuf)>>,
     ) -> Result<()> {
         let exclude = self.exclude;
+        // Byte for byte: `Path`'s `==` would call `a/./b` and `a/b` the same.
+        let same = shown_root.as_os_str() == root.as_os_str();
+        let texts = shown_root
+            .to_str()
+            .filter(|s| !s.is_empty() && !s.ends_with('/'))
+            .zip(root.to_str());
         let mut walker = walkdir::WalkDir::new(root)
             // The entries sorted share their folder, so their paths order as their names do;
             // comparing names instead parsed both paths' components on every comparison
@@ -255,8 +316,9 @@ impl Walk<'_> {
             .sort_by(|a, b| a.path().as_os_str().cmp(b.path().as_os_str()))
             .into_iter()
             .filter_entry(|e| {
-                let hidden = e.depth() > 0 && e.file_name().as_encoded_bytes().starts_with(b".");
-                !hidden && exclude != Some(e.path())
+                let hidden = e.depth() > 0 && last_name(e.path()).starts_with(b".");
+                // Both canonical: their bytes tell (`Path`'s `==` parses both).
+                !hidden && exclude.is_none_or(|x| x.as_os_str() != e.path().as_os_str())
             });
         while let Some(entry) = walker.next() {
             if self.stopped {
@@ -277,7 +339,24 @@ impl Walk<'_> {
                 }
             };
             let file_type = entry.file_type();
-            let shown = || shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()));
+            // The path as the user named its folder. walkdir joins names to `root`, so what
+            // follows `root` is the part below it (`strip_prefix` parsed both paths'
+            // components for every file).
+            let shown = || {
+                if same {
+                    return entry.path().to_path_buf();
+                }
+                if let Some((shown_root, root)) = texts
+                    && let Some(rest) = entry.path().to_str().and_then(|p| p.strip_prefix(root))
+                    && rest.starts_with('/')
+                {
+                    let mut shown = String::with_capacity(shown_root.len() + rest.len());
+                    shown.push_str(shown_root);
+                    shown.push_str(rest);
+                    return PathBuf::from(shown);
+                }
+                shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()))
+            };
             if file_type.is_dir() && entry.depth() > 0 {
                 if let Some(days) = days.as_deref_mut()
                     && let Some(day) = awskey::day_folder(&entry.path().to_string_lossy())
@@ -286,14 +365,18 @@ impl Walk<'_> {
                     walker.skip_current_dir();
                 }
             } else if file_type.is_file() {
-                let shown = shown();
-                self.file(&shown, entry.into_path(), false)?;
+                if same {
+                    self.file(entry.into_path(), None, false)?;
+                } else {
+                    let shown = shown();
+                    self.file(shown, Some(entry.into_path()), false)?;
+                }
             } else if file_type.is_symlink() {
                 // A link is followed to what it names, which may lie outside the walked folder.
                 let shown = shown();
                 match entry.path().canonicalize() {
                     Ok(target) if target.is_dir() => self.path(&shown, false)?,
-                    Ok(target) => self.file(&shown, target, false)?,
+                    Ok(target) => self.file(shown, Some(target), false)?,
                     Err(e) => self.emit(Found::Unreadable(Passed {
                         path: shown.display().to_string(),
                         reason: format!("link that cannot be followed: {e}"),
@@ -304,47 +387,45 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// One file: `path` as the user sees it, `canonical` as the manifest names it.
-    fn file(&mut self, path: &Path, canonical: PathBuf, explicit: bool) -> Result<()> {
+    /// One file: `path` as the user sees it, `canonical` as the manifest names it (None: the
+    /// same path).
+    fn file(&mut self, path: PathBuf, canonical: Option<PathBuf>, explicit: bool) -> Result<()> {
+        let canonical = canonical.as_deref().unwrap_or(&path);
         let key = xxhash_rust::xxh3::xxh3_128(canonical.as_os_str().as_encoded_bytes());
         if !self.seen.insert(key) {
             return Ok(());
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        if !explicit && !looks_like_event_file(&name) {
+        if !explicit && !looks_like_event_file(last_name(&path)) {
             self.emit(Found::Ignored);
             return Ok(());
         }
-        let display = path.display().to_string();
-        if awskey::is_insight_path(&display) {
+        let shown = path
+            .to_str()
+            .map_or_else(|| path.to_string_lossy(), std::borrow::Cow::Borrowed);
+        if awskey::is_insight_path(&shown) {
             self.emit(Found::Insight(Passed {
-                path: display,
+                path: shown.into_owned(),
                 reason: "CloudTrail Insights file (stored in the insights table)".into(),
             }));
             return Ok(());
         }
-        if awskey::is_digest_path(&display) {
+        if awskey::is_digest_path(&shown) {
             self.emit(Found::Digest(Passed {
-                path: display,
+                path: shown.into_owned(),
                 reason: "CloudTrail digest file (integrity record, not events)".into(),
             }));
             return Ok(());
         }
-        let meta = std::fs::metadata(&canonical).map_err(|e| Error::io(&display, e))?;
+        let meta = std::fs::metadata(canonical).map_err(|e| Error::io(&*shown, e))?;
         let mtime_ns = meta
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
-        let uri = url::Url::from_file_path(&canonical)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| canonical.display().to_string());
+        let uri = file_uri(canonical);
         self.emit(Found::File(SourceFile {
-            path: path.to_path_buf(),
+            path,
             uri,
             size: meta.len(),
             mtime_ns,
@@ -361,26 +442,77 @@ pub const WHOLE_FILE_MAX: u64 = 1 << 20;
 /// Reads a small source file whole. Delivered CloudTrail files are a few kilobytes, and a
 /// cold read waits on the disk for far longer than decoding takes: several threads reading
 /// whole files ahead of the decoders keep the disk's queue full and the cores busy.
+///
+/// It reads the `size` bytes the walk saw, which is the size the manifest records: usually
+/// one `read`, where reading on to the end took a second one to see it. A file that grew
+/// since has another size at the next run, which reads it again.
 pub fn read_whole(path: &Path, size: u64) -> std::io::Result<Vec<u8>> {
     let file = File::open(path)?;
-    // One byte more than the size the walk saw, so a file that grew since is still read to
-    // its end without a second allocation.
-    let mut bytes = Vec::with_capacity(size as usize + 1);
+    let mut bytes = Vec::with_capacity(size as usize);
     // Through `take`: `File::read_to_end` first asks the file its size and position (a statx
-    // and an lseek), which the walk already knows; for millions of small files those two
-    // calls are a third of the syscalls.
-    file.take(u64::MAX).read_to_end(&mut bytes)?;
+    // and an lseek), which the walk already knows; and at `size` bytes it stops without
+    // another call.
+    file.take(size).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
-/// A reader over a source file's bytes, decompressing them when they start with the gzip
-/// magic (as [`open`] does for a file).
-pub fn open_bytes(bytes: Vec<u8>) -> Box<dyn Read + Send> {
-    let reader = std::io::Cursor::new(bytes);
-    if reader.get_ref().starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::bufread::MultiGzDecoder::new(reader))
-    } else {
-        Box::new(reader)
+/// A reader over whole source files, one after another, decompressing those that start with
+/// the gzip magic (as [`open`] does for a file). It keeps one inflate state for all of them:
+/// creating one per file (as `MultiGzDecoder::new` does) allocates and zeroes some 40 KB, 3%
+/// of the instructions of an ingest of delivery files of a few events each.
+pub struct WholeReader {
+    gzip: flate2::bufread::GzDecoder<std::io::Cursor<Vec<u8>>>,
+    plain: std::io::Cursor<Vec<u8>>,
+    /// Whether the current file is read through `gzip`.
+    gzipped: bool,
+}
+
+impl Default for WholeReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WholeReader {
+    /// A reader with nothing to read yet.
+    pub fn new() -> Self {
+        Self {
+            gzip: flate2::bufread::GzDecoder::new(std::io::Cursor::new(Vec::new())),
+            plain: std::io::Cursor::new(Vec::new()),
+            gzipped: false,
+        }
+    }
+
+    /// Starts reading `bytes`, a whole source file.
+    pub fn start(&mut self, bytes: Vec<u8>) {
+        self.gzipped = bytes.starts_with(&[0x1f, 0x8b]);
+        if self.gzipped {
+            // Resetting keeps the inflate state's memory and restarts it.
+            self.gzip.reset(std::io::Cursor::new(bytes));
+            self.plain = std::io::Cursor::new(Vec::new());
+        } else {
+            self.plain = std::io::Cursor::new(bytes);
+        }
+    }
+}
+
+impl Read for WholeReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if !self.gzipped {
+            return self.plain.read(out);
+        }
+        loop {
+            let n = self.gzip.read(out)?;
+            let input = self.gzip.get_ref();
+            if n > 0 || out.is_empty() || input.position() >= input.get_ref().len() as u64 {
+                return Ok(n);
+            }
+            // The end of one gzip member with bytes after it: concatenated gzip streams are one
+            // file to gunzip, so to us (as for `MultiGzDecoder`, what follows must be another
+            // member). The decoder reads no further than its member's trailer.
+            let input = self.gzip.reset(std::io::Cursor::new(Vec::new()));
+            self.gzip.reset(input);
+        }
     }
 }
 
@@ -484,6 +616,46 @@ mod tests {
         ));
     }
 
+    /// Files are shown under the folder as it was named (here through a link to it) and
+    /// known to the manifest by their canonical path.
+    #[cfg(unix)]
+    #[test]
+    fn files_are_shown_as_named_and_identified_by_canonical_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().canonicalize().unwrap().join("real");
+        let day = real.join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("a b.json"), b"x").unwrap();
+        std::fs::write(real.join("top.json"), b"x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let named = format!("{}/./", link.display());
+        let found = discover(std::slice::from_ref(&named), None).unwrap();
+        let shown: Vec<String> = found
+            .files
+            .iter()
+            .map(|f| f.path.display().to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                format!("{named}top.json"),
+                format!("{named}AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/a b.json"),
+            ]
+        );
+        let uris: Vec<&str> = found.files.iter().map(|f| f.uri.as_str()).collect();
+        let real_uri = format!("file://{}", real.display());
+        assert_eq!(
+            uris,
+            [
+                format!("{real_uri}/top.json"),
+                format!(
+                    "{real_uri}/AWSLogs/111122223333/CloudTrail/us-east-1/2024/05/01/a%20b.json"
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn globs_expand_and_missing_sources_are_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -501,6 +673,76 @@ mod tests {
             discover(&[no_match], None),
             Err(Error::SourceNotFound(_))
         ));
+    }
+
+    /// One reader over many files: gzip and plain in turn, a file of two gzip members, and a
+    /// broken one that does not spoil the file after it.
+    #[test]
+    fn whole_reader_reads_files_one_after_another() {
+        let gz = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        // What flate2's MultiGzDecoder makes of the same bytes, read from scratch, is the
+        // reference: the reused reader must agree with it, on errors too.
+        let read = |reader: &mut WholeReader, bytes: Vec<u8>| {
+            let mut fresh = String::new();
+            let fresh = if bytes.starts_with(&[0x1f, 0x8b]) {
+                MultiGzDecoder::new(&bytes[..]).read_to_string(&mut fresh)
+            } else {
+                (&bytes[..]).read_to_string(&mut fresh)
+            }
+            .map(|_| fresh)
+            .map_err(|e| e.kind());
+            reader.start(bytes);
+            let mut s = String::new();
+            let got = reader.read_to_string(&mut s).map(|_| s);
+            assert_eq!(
+                got.as_ref().map_err(|e| e.kind()),
+                fresh.as_ref().map_err(|e| *e)
+            );
+            got
+        };
+        let mut reader = WholeReader::new();
+        assert_eq!(read(&mut reader, gz(b"first")).unwrap(), "first");
+        assert_eq!(read(&mut reader, b"plain".to_vec()).unwrap(), "plain");
+        let mut two = gz(b"one,");
+        two.extend(gz(b"two"));
+        assert_eq!(read(&mut reader, two).unwrap(), "one,two");
+        let mut cut = gz(b"a longer text, cut off before its end");
+        cut.truncate(cut.len() - 12);
+        assert!(read(&mut reader, cut).is_err());
+        let mut trailing = gz(b"x");
+        trailing.extend_from_slice(b"garbage");
+        assert!(read(&mut reader, trailing).is_err());
+        assert_eq!(read(&mut reader, gz(b"after")).unwrap(), "after");
+    }
+
+    /// The direct URI is the one `url` makes, for plain paths and for those that need it.
+    #[test]
+    fn file_uris_are_urls() {
+        let paths = [
+            "/",
+            "/a",
+            "/work/AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2024/05/01/\
+             111122223333_CloudTrail_us-east-1_20240501T0005Z_Ab9-x.json.gz",
+            "/x/with space/a#b?c%d.json",
+            "/x/ümlaut/é.json",
+            "/x/.hidden/a.json",
+            "/x/a.json.",
+            "/x/a~b!c$d&e'f(g)h*i+j,k;l=m:n@o.json",
+            "/x/back\\slash/`tick`/{brace}/<lt>/\"q\".json",
+        ];
+        for p in paths {
+            let path = Path::new(p);
+            let expected = url::Url::from_file_path(path).unwrap().to_string();
+            assert_eq!(file_uri(path), expected, "{p}");
+        }
+        assert!(looks_like_event_file(b"a.JSON.GZ"));
+        assert!(looks_like_event_file(b".json"));
+        assert!(!looks_like_event_file(b"json"));
+        assert!(!looks_like_event_file(b"README"));
     }
 
     #[test]

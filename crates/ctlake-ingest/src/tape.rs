@@ -297,7 +297,9 @@ impl Tape {
     /// that way). Keys are unescaped here: records with escaped keys are suspect already.
     fn has_duplicate_key(&self, json: &str) -> bool {
         let b = json.as_bytes();
-        let mut keys: Vec<&[u8]> = Vec::new();
+        // On the stack: a record's objects have a few dozen keys, and a Vec grown afresh for
+        // each record was reallocated four times per record.
+        let mut keys: smallvec::SmallVec<[&[u8]; 48]> = smallvec::SmallVec::new();
         for (at, node) in self.nodes.iter().enumerate() {
             if node.kind != Kind::Object {
                 continue;

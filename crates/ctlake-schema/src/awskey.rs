@@ -158,16 +158,22 @@ pub fn day_folder(path: &str) -> Option<DayFolder> {
 /// True when the path is a CloudTrail Insights file (`CloudTrail-Insight/`), by its folder or
 /// its name: Insights records, not API events.
 pub fn is_insight_path(path: &str) -> bool {
-    path.split(['/', '\\'])
-        .any(|segment| segment == "CloudTrail-Insight")
-        || path
-            .rsplit(['/', '\\'])
-            .next()
-            .is_some_and(|name| name.contains("_CloudTrail-Insight_"))
+    // Both tests need the word: most paths are ruled out by one search instead of a split.
+    path.contains("CloudTrail-Insight")
+        && (path
+            .split(['/', '\\'])
+            .any(|segment| segment == "CloudTrail-Insight")
+            || path
+                .rsplit(['/', '\\'])
+                .next()
+                .is_some_and(|name| name.contains("_CloudTrail-Insight_")))
 }
 
 /// True when the path is a CloudTrail digest file, by its folder or its name.
 pub fn is_digest_path(path: &str) -> bool {
+    if !path.contains("CloudTrail-Digest") {
+        return false;
+    }
     if path
         .split(['/', '\\'])
         .any(|segment| segment == "CloudTrail-Digest")

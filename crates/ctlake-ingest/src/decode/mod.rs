@@ -24,7 +24,7 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use ctlake_schema::jsonmap::Strings;
 use ctlake_schema::jsonmap::{self, Kind};
 use ctlake_schema::layout::{PartitionError, PartitionKey};
@@ -653,6 +653,8 @@ pub fn id_key(event_id: &str) -> u128 {
 
 struct PartitionBuilder {
     key: PartitionKey,
+    /// `key`'s date as days since the epoch, as records are matched to partitions.
+    days: i32,
     root: StructColumn,
     ids: Vec<u128>,
 }
@@ -663,6 +665,9 @@ pub struct Decoder {
     parts: Vec<PartitionBuilder>,
     /// (region, days since epoch) to index into `parts`.
     lookup: FxHashMap<(String, i32), usize>,
+    /// The partition of the last record: most records go where the one before went, and
+    /// this spares them the lookup (and its key's allocation).
+    last: Option<usize>,
     event_json_col: usize,
     checksum_col: usize,
     time_col: usize,
@@ -705,6 +710,7 @@ impl Decoder {
             schema,
             parts: Vec::new(),
             lookup: FxHashMap::default(),
+            last: None,
             rows: 0,
             bytes: 0,
             scratch: Scratch::default(),
@@ -814,8 +820,11 @@ impl Decoder {
             }
         };
         let days = time.div_euclid(86_400_000_000) as i32;
-        let part = match self.lookup.get(&(region.to_string(), days)) {
-            Some(&i) => i,
+        let last = self
+            .last
+            .filter(|&i| self.parts[i].days == days && self.parts[i].key.region == *region);
+        let part = match last.or_else(|| self.lookup.get(&(region.to_string(), days)).copied()) {
+            Some(i) => i,
             None => {
                 let date = NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_DAYS_FROM_CE)
                     .ok_or_else(|| Reject::new("eventTime out of range", event_like))?;
@@ -825,6 +834,7 @@ impl Decoder {
                     StructColumn::new(self.schema.fields(), &[EVENT_JSON, EVENT_JSON_CHECKSUM]);
                 self.parts.push(PartitionBuilder {
                     key,
+                    days,
                     root,
                     ids: Vec::new(),
                 });
@@ -835,7 +845,12 @@ impl Decoder {
             }
         };
 
-        let checksum = hex::encode(Sha256::digest(self.eventjson.as_bytes()));
+        self.last = Some(part);
+        // Into a buffer on the stack: `hex::encode` collects a String char by char.
+        let mut checksum = [0u8; 64];
+        hex::encode_to_slice(Sha256::digest(self.eventjson.as_bytes()), &mut checksum)
+            .expect("a SHA-256 digest is 32 bytes, 64 hex digits");
+        let checksum = std::str::from_utf8(&checksum).expect("hex digits are ASCII");
         let id = match event_id.and_then(|at| str_value(tape, json, at)) {
             Some(id) => id_key(&id),
             None => id_key(&self.eventjson),
@@ -852,7 +867,7 @@ impl Decoder {
             b.append_value(&self.eventjson);
         }
         if let Column::Utf8(b) = &mut root.children[self.checksum_col] {
-            b.append_value(&checksum);
+            b.append_value(checksum);
         }
         // Already parsed: the column must agree with the partition.
         if let Column::Timestamp(b) = &mut root.children[self.time_col] {
@@ -875,6 +890,7 @@ impl Decoder {
     pub fn take(&mut self) -> Vec<PartitionRows> {
         self.rows = 0;
         self.bytes = 0;
+        self.last = None;
         let schema = self.schema.clone();
         let before = self.parts.len();
         self.parts.retain(|pb| !pb.ids.is_empty());
@@ -883,10 +899,7 @@ impl Decoder {
                 .parts
                 .iter()
                 .enumerate()
-                .map(|(i, pb)| {
-                    let days = pb.key.date.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE;
-                    ((pb.key.region.clone(), days), i)
-                })
+                .map(|(i, pb)| ((pb.key.region.clone(), pb.days), i))
                 .collect();
         }
         let mut out = Vec::new();

@@ -161,7 +161,7 @@ impl Run<'_> {
         }
         for r in results {
             let file = &r.file;
-            let path = file.path.display().to_string();
+            let path = || file.path.display().to_string();
             report.events_read += r.records;
             state.counts.rejects += r.reject_count;
             rejects.extend_from_slice(&r.rejects);
@@ -176,11 +176,17 @@ impl Run<'_> {
                     });
                 }
                 Outcome::Digest => report.digests.push(Passed {
-                    path,
+                    path: path(),
                     reason: "CloudTrail digest file (integrity record, not events)".into(),
                 }),
-                Outcome::NotCloudTrail(reason) => report.skipped.push(FileProblem { path, reason }),
-                Outcome::Failed(reason) => report.failed.push(FileProblem { path, reason }),
+                Outcome::NotCloudTrail(reason) => report.skipped.push(FileProblem {
+                    path: path(),
+                    reason,
+                }),
+                Outcome::Failed(reason) => report.failed.push(FileProblem {
+                    path: path(),
+                    reason,
+                }),
             }
         }
 

@@ -36,6 +36,7 @@ pub(super) const CHUNK_BYTES: usize = 16 << 20;
 
 pub(super) fn decode_files(rx: &Receiver<Loaded>, tx: &Sender<Msg>, progress: &Progress) {
     let mut decoder = Decoder::new(event_schema());
+    let mut whole = source::WholeReader::new();
     let mut buffer = Vec::new();
     let mut results = Vec::new();
     for Loaded {
@@ -45,7 +46,15 @@ pub(super) fn decode_files(rx: &Receiver<Loaded>, tx: &Sender<Msg>, progress: &P
     } in rx
     {
         let size = file.size;
-        let result = decode_file(index, file, content, &mut decoder, tx, &mut buffer);
+        let result = decode_file(
+            index,
+            file,
+            content,
+            &mut decoder,
+            &mut whole,
+            tx,
+            &mut buffer,
+        );
         progress.files_done.fetch_add(1, Ordering::Relaxed);
         progress.bytes_done.fetch_add(size, Ordering::Relaxed);
         progress.events.fetch_add(result.records, Ordering::Relaxed);
@@ -82,15 +91,22 @@ pub(super) fn decode_file(
     file: SourceFile,
     content: Content,
     decoder: &mut Decoder,
+    whole: &mut source::WholeReader,
     tx: &Sender<Msg>,
     buffer: &mut Vec<u8>,
 ) -> FileResult {
-    let path = file.path.display().to_string();
-    let reader = match content {
-        Content::Whole(bytes) => Ok(source::open_bytes(bytes)),
+    let reader: std::result::Result<Box<dyn std::io::Read + '_>, String> = match content {
+        Content::Whole(bytes) => {
+            whole.start(bytes);
+            Ok(Box::new(whole))
+        }
         Content::Stream => match &file.remote {
-            Some(object) => remote::open(object).map_err(|e| format!("cannot open: {e}")),
-            None => source::open(&file.path).map_err(|e| format!("cannot open: {e}")),
+            Some(object) => remote::open(object)
+                .map(|r| r as Box<dyn std::io::Read>)
+                .map_err(|e| format!("cannot open: {e}")),
+            None => source::open(&file.path)
+                .map(|r| r as Box<dyn std::io::Read>)
+                .map_err(|e| format!("cannot open: {e}")),
         },
         Content::Failed(why) => Err(why),
     };
@@ -114,6 +130,7 @@ pub(super) fn decode_file(
     let mut first_foreign: Option<String> = None;
     let reject = |result: &mut FileResult, frame: &crate::framing::Frame<'_>, reason: &str| {
         let text = String::from_utf8_lossy(frame.json);
+        let path = result.file.path.display().to_string();
         let line = RejectLine {
             source: &path,
             record: frame.index + 1,
