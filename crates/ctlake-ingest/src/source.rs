@@ -305,10 +305,7 @@ impl Walk<'_> {
         let exclude = self.exclude;
         // Byte for byte: `Path`'s `==` would call `a/./b` and `a/b` the same.
         let same = shown_root.as_os_str() == root.as_os_str();
-        let texts = shown_root
-            .to_str()
-            .filter(|s| !s.is_empty() && !s.ends_with('/'))
-            .zip(root.to_str());
+        let root_text = root.to_str();
         let mut walker = walkdir::WalkDir::new(root)
             // The entries sorted share their folder, so their paths order as their names do;
             // comparing names instead parsed both paths' components on every comparison
@@ -340,22 +337,20 @@ impl Walk<'_> {
             };
             let file_type = entry.file_type();
             // The path as the user named its folder. walkdir joins names to `root`, so what
-            // follows `root` is the part below it (`strip_prefix` parsed both paths'
-            // components for every file).
+            // follows `root` and a `/` is the part below it (`strip_prefix` parsed both
+            // paths' components for every file).
             let shown = || {
                 if same {
                     return entry.path().to_path_buf();
                 }
-                if let Some((shown_root, root)) = texts
-                    && let Some(rest) = entry.path().to_str().and_then(|p| p.strip_prefix(root))
-                    && rest.starts_with('/')
-                {
-                    let mut shown = String::with_capacity(shown_root.len() + rest.len());
-                    shown.push_str(shown_root);
-                    shown.push_str(rest);
-                    return PathBuf::from(shown);
+                let below = root_text
+                    .and_then(|root| entry.path().to_str()?.strip_prefix(root)?.strip_prefix('/'));
+                match below {
+                    Some(below) => shown_root.join(below),
+                    None => {
+                        shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()))
+                    }
                 }
-                shown_root.join(entry.path().strip_prefix(root).unwrap_or(entry.path()))
             };
             if file_type.is_dir() && entry.depth() > 0 {
                 if let Some(days) = days.as_deref_mut()

@@ -95,18 +95,14 @@ pub(super) fn decode_file(
     tx: &Sender<Msg>,
     buffer: &mut Vec<u8>,
 ) -> FileResult {
-    let reader: std::result::Result<Box<dyn std::io::Read + '_>, String> = match content {
+    let reader: std::result::Result<Box<dyn std::io::Read + Send + '_>, String> = match content {
         Content::Whole(bytes) => {
             whole.start(bytes);
             Ok(Box::new(whole))
         }
         Content::Stream => match &file.remote {
-            Some(object) => remote::open(object)
-                .map(|r| r as Box<dyn std::io::Read>)
-                .map_err(|e| format!("cannot open: {e}")),
-            None => source::open(&file.path)
-                .map(|r| r as Box<dyn std::io::Read>)
-                .map_err(|e| format!("cannot open: {e}")),
+            Some(object) => remote::open(object).map_err(|e| format!("cannot open: {e}")),
+            None => source::open(&file.path).map_err(|e| format!("cannot open: {e}")),
         },
         Content::Failed(why) => Err(why),
     };
